@@ -1,0 +1,506 @@
+"""Plug-ins into moto's Step Functions engine (moto 5.2.5, derived from LocalStack's ASL interpreter).
+
+Every patch point is a private moto internal, so each is looked up by name and a moved one fails loudly
+(`PatchPointMoved`) instead of silently running without the plug-in. See LOCAL_RUNTIME.md and README.
+
+What is plugged in:
+- the `sagemaker` optimized integrations (request/response and `.sync` for jobs), running jobs for real;
+- Parameters of every SageMaker and aws-sdk Task validated against botocore's model (incl. enums);
+- Lambda tasks (`lambda:invoke` and bare function ARNs) calling `functions/<name>/app.py` in-process;
+- request/response normalisation for `states:startExecution` (and other optimized integrations);
+- executions started without a name get a UUID, as in AWS, not the name "None";
+- JSONata through jsonata-python;
+- a time scale for Wait states, Retry back-off and `.sync` polling.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sagestep import awsmodel
+from sagestep.template import FunctionSpec
+
+MOTO_VERSION = "5.2.5"
+
+_P = "moto.stepfunctions.parser"
+_TASK = f"{_P}.asl.component.state.exec.state_task"
+
+
+class PatchPointMoved(RuntimeError):
+    """moto changed a private internal the local runtime plugs into: re-check LOCAL_RUNTIME.md for the new version."""
+
+
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise PatchPointMoved(f"moto module {name} is gone (pinned moto=={MOTO_VERSION})") from exc
+
+
+def _attr(module: Any, name: str) -> Any:
+    if not hasattr(module, name):
+        raise PatchPointMoved(f"{module.__name__}.{name} is gone (pinned moto=={MOTO_VERSION})")
+    return getattr(module, name)
+
+
+# ------------------------------------------------------------------------------------------- settings
+
+
+class RuntimeHooks:
+    """Process-wide state the patches read; the LocalRuntime fills it."""
+
+    def __init__(self) -> None:
+        self.time_scale: float = 1.0
+        self.functions: dict[str, FunctionSpec] = {}
+        self.faults: dict[tuple[str, str], list[str]] = {}
+        self.lambda_lock = threading.RLock()
+        self.job_runner: Any = None
+
+    def function_for(self, name_or_arn: str) -> FunctionSpec:
+        key = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
+        for spec in self.functions.values():
+            if key in (spec.name, spec.logical_id) or name_or_arn == spec.arn:
+                return spec
+        known = ", ".join(sorted(s.name for s in self.functions.values())) or "none"
+        raise LookupError(f"no function {name_or_arn!r} in template.yaml (functions: {known})")
+
+    def take_fault(self, service: str, action: str) -> str | None:
+        queue = self.faults.get((service, action.lower()))
+        return queue.pop(0) if queue else None
+
+
+HOOKS = RuntimeHooks()
+
+
+def scaled(seconds: float) -> float:
+    return max(0.0, seconds * HOOKS.time_scale)
+
+
+class _ScaledTime:
+    """Stands in for the `time` module inside moto modules whose sleeps should follow the time scale."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(scaled(seconds))
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def epoch_millis(value: Any) -> Any:
+    """Step Functions renders service timestamps as epoch milliseconds."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: epoch_millis(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [epoch_millis(v) for v in value]
+    return value
+
+
+def _failure(env: Any, error: str, cause: str, resource: str, resource_type: str) -> Exception:
+    api = _module(f"{_P}.api")
+    fe = _module(f"{_P}.asl.component.common.error_name.failure_event")
+    custom = _module(f"{_P}.asl.component.common.error_name.custom_error_name")
+    detail = _module(f"{_P}.asl.eval.event.event_detail")
+    return fe.FailureEventException(
+        fe.FailureEvent(
+            env=env,
+            error_name=custom.CustomErrorName(error),
+            event_type=api.HistoryEventType.TaskFailed,
+            event_details=detail.EventDetails(
+                taskFailedEventDetails=api.TaskFailedEventDetails(
+                    error=error, cause=cause, resource=resource, resourceType=resource_type
+                )
+            ),
+        )
+    )
+
+
+def _validation_cause(service: str, action: str, errors: list[str]) -> str:
+    listed = "; ".join(errors)
+    return (
+        f"ValidationException: {len(errors)} validation error(s) detected in the {service}:{action} Parameters: "
+        f"{listed}"
+    )
+
+
+# ------------------------------------------------------------------------------------------- SageMaker
+
+
+_SAGEMAKER_ACTIONS = {
+    "createprocessingjob",
+    "createtrainingjob",
+    "createtransformjob",
+    "createmodel",
+    "createendpointconfig",
+    "createendpoint",
+    "updateendpoint",
+    "createhyperparametertuningjob",
+    "createlabelingjob",
+}
+_SAGEMAKER_SYNC_JOBS = {
+    "createprocessingjob": ("describe_processing_job", "ProcessingJobName", "ProcessingJobStatus"),
+    "createtrainingjob": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
+    "createtransformjob": ("describe_transform_job", "TransformJobName", "TransformJobStatus"),
+}
+# SageMaker's Java SDK throws these as their own classes; every other error code arrives as
+# AmazonSageMakerException, which is the name Step Functions gives such errors.
+_SAGEMAKER_NAMED_ERRORS = {"ResourceLimitExceeded", "ResourceInUse", "ResourceNotFound"}
+
+
+def sagemaker_error_name(code: str) -> str:
+    return f"SageMaker.{code}Exception" if code in _SAGEMAKER_NAMED_ERRORS else "SageMaker.AmazonSageMakerException"
+
+
+def _build_sagemaker_service_class() -> type:
+    callback = _module(f"{_TASK}.service.state_task_service_callback")
+    resource_mod = _module(f"{_TASK}.service.resource")
+    boto_client = _module(f"{_P}.asl.utils.boto_client")
+    ResourceCondition = _attr(resource_mod, "ResourceCondition")
+    Base = _attr(callback, "StateTaskServiceCallback")
+    from botocore.exceptions import ClientError
+
+    class StateTaskServiceSageMaker(Base):  # type: ignore[misc, valid-type]
+        """`arn:aws:states:::sagemaker:<action>[.sync]`."""
+
+        def __init__(self) -> None:
+            # WaitForTaskToken is listed only so moto's callback plumbing exists (its Sync path dereferences the
+            # callback endpoint); SageMaker itself does not offer .waitForTaskToken, so it is rejected below.
+            super().__init__(supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken})
+
+        def _get_supported_parameters(self) -> set[str] | None:
+            action = self.resource.api_action.lower()
+            if action not in _SAGEMAKER_ACTIONS:
+                return None
+            shape = awsmodel.operation_model("sagemaker", self.resource.api_action).input_shape
+            return set(shape.members)
+
+        def _validate_service_integration_is_supported(self) -> None:
+            super()._validate_service_integration_is_supported()
+            if self.resource.condition == ResourceCondition.WaitForTaskToken:
+                raise ValueError(f"{self.resource.resource_arn}: SageMaker does not support .waitForTaskToken")
+            if self.resource.condition == ResourceCondition.Sync and self.resource.api_action.lower() not in _SAGEMAKER_SYNC_JOBS:
+                raise ValueError(
+                    f"{self.resource.resource_arn}: .sync is supported for createTrainingJob, createProcessingJob and "
+                    f"createTransformJob only; poll describe* with a Wait loop for endpoints"
+                )
+
+        def _get_sfn_resource_type(self) -> str:
+            return "sagemaker"
+
+        def _from_error(self, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, ClientError):
+                code = ex.response["Error"]["Code"]
+                name = sagemaker_error_name(code)
+                cause = (
+                    f"{ex.response['Error'].get('Message', '')} (Service: AmazonSageMaker; Status Code: "
+                    f"{ex.response['ResponseMetadata'].get('HTTPStatusCode', 400)}; Error Code: {code})"
+                )
+                return _failure(env, name, cause, self._get_sfn_resource(), self._get_sfn_resource_type()).failure_event
+            return super()._from_error(env=env, ex=ex)
+
+        def _eval_service_task(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any) -> None:
+            action = self.resource.api_action
+            errors = awsmodel.validate("sagemaker", action, normalised_parameters)
+            if errors:
+                raise _failure(
+                    env,
+                    "SageMaker.AmazonSageMakerException",
+                    _validation_cause("sagemaker", action, errors),
+                    self._get_sfn_resource(),
+                    self._get_sfn_resource_type(),
+                )
+            fault = HOOKS.take_fault("sagemaker", action)
+            if fault:
+                raise ClientError(
+                    {"Error": {"Code": fault, "Message": f"Rate exceeded (injected {fault})"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+                    action,
+                )
+            client = boto_client.boto_client_for(
+                service="sagemaker", region=resource_runtime_part.region, state_credentials=state_credentials
+            )
+            response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+            response.pop("ResponseMetadata", None)
+            env.stack.append(epoch_millis(response))
+
+        def _build_sync_resolver(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any) -> Callable[[], Any]:
+            describe, name_key, status_key = _SAGEMAKER_SYNC_JOBS[self.resource.api_action.lower()]
+            client = boto_client.boto_client_for(
+                service="sagemaker", region=resource_runtime_part.region, state_credentials=state_credentials
+            )
+            env.stack.pop()  # the Create* response; .sync returns the final Describe* output instead
+            job_name = normalised_parameters[name_key]
+
+            def resolve() -> dict | None:
+                output = getattr(client, describe)(**{name_key: job_name})
+                output.pop("ResponseMetadata", None)
+                status = output[status_key]
+                if status == "Completed":
+                    return epoch_millis(output)
+                if status in ("Failed", "Stopped"):
+                    raise _failure(
+                        env,
+                        "States.TaskFailed",
+                        json.dumps(epoch_millis(output), separators=(",", ":")),
+                        self._get_sfn_resource(),
+                        self._get_sfn_resource_type(),
+                    )
+                time.sleep(max(0.02, scaled(0.5)))
+                return None
+
+            return resolve
+
+    return StateTaskServiceSageMaker
+
+
+# ------------------------------------------------------------------------------------------- Lambda
+
+
+def invoke_function(spec: FunctionSpec, payload: Any) -> tuple[Any, str | None]:
+    """Call the handler in-process with the function's template environment; return (payload, FunctionError)."""
+    module_file, _, function_name = spec.handler.rpartition(".")
+    path = spec.code_dir / f"{module_file.replace('.', '/')}.py"
+    if not path.is_file():
+        raise LookupError(f"{spec.logical_id}: handler file {path} does not exist (Handler: {spec.handler})")
+    event = json.loads(json.dumps(payload))  # what crosses the wire is JSON
+    with HOOKS.lambda_lock:
+        saved = dict(os.environ)
+        os.environ.update(spec.environment)
+        os.environ["AWS_LAMBDA_FUNCTION_NAME"] = spec.name
+        sys.path.insert(0, str(spec.code_dir))
+        try:
+            module_name = f"sagestep_lambda_{spec.logical_id}"
+            loader_spec = importlib.util.spec_from_file_location(module_name, path)
+            assert loader_spec and loader_spec.loader
+            module = importlib.util.module_from_spec(loader_spec)
+            loader_spec.loader.exec_module(module)
+            handler = getattr(module, function_name)
+            context = _LambdaContext(spec)
+            try:
+                result = handler(event, context)
+                return json.loads(json.dumps(result)), None
+            except Exception as exc:  # a handler exception is a Lambda error, as in AWS
+                return (
+                    {
+                        "errorMessage": str(exc),
+                        "errorType": type(exc).__name__,
+                        "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
+                    },
+                    "Unhandled",
+                )
+        finally:
+            sys.path.remove(str(spec.code_dir))
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+class _LambdaContext:
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.function_name = spec.name
+        self.invoked_function_arn = spec.arn
+        self.aws_request_id = str(uuid.uuid4())
+        self.memory_limit_in_mb = 1024
+        self.function_version = "$LATEST"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 900_000
+
+
+def _patched_invoke_lambda_function(parameters: dict, region: str, state_credentials: Any) -> dict:
+    spec = HOOKS.function_for(parameters["FunctionName"])
+    payload = parameters.get("Payload")
+    if isinstance(payload, (bytes, bytearray)):
+        payload = payload.decode("utf-8")
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except json.JSONDecodeError:
+            pass
+    result, function_error = invoke_function(spec, {} if payload is None else payload)
+    response: dict[str, Any] = {"StatusCode": 200, "Payload": result, "ExecutedVersion": "$LATEST"}
+    if function_error:
+        response["FunctionError"] = function_error
+    return response
+
+
+# ------------------------------------------------------------------------------------------- install
+
+_INSTALLED = False
+_INSTALL_LOCK = threading.Lock()
+
+
+def install() -> None:
+    """Install every plug-in once per process. Raises PatchPointMoved if moto's internals moved."""
+    global _INSTALLED
+    with _INSTALL_LOCK:
+        if _INSTALLED:
+            return
+        import moto
+
+        if moto.__version__ != MOTO_VERSION:
+            raise PatchPointMoved(f"sagestep.local is written against moto=={MOTO_VERSION}, found {moto.__version__}")
+        _install_sagemaker_integration()
+        _install_parameter_validation()
+        _install_lambda()
+        _install_normalisation()
+        _install_execution_names()
+        _install_jsonata()
+        _install_time_scale()
+        _INSTALLED = True
+
+
+def _install_sagemaker_integration() -> None:
+    factory = _module(f"{_TASK}.service.state_task_service_factory")
+    task_factory = _module(f"{_TASK}.state_task_factory")
+    original = _attr(factory, "state_task_service_for")
+    unsupported = _attr(factory, "_UNSUPPORTED_SERVICE_NAMES")
+    service_class = _build_sagemaker_service_class()
+
+    def state_task_service_for(service_name: str) -> Any:
+        if service_name == "sagemaker":
+            return service_class()
+        return original(service_name)
+
+    unsupported.discard("sagemaker")
+    factory.state_task_service_for = state_task_service_for
+    _attr(task_factory, "state_task_service_for")
+    task_factory.state_task_service_for = state_task_service_for
+
+
+def _install_parameter_validation() -> None:
+    aws_sdk = _module(f"{_TASK}.service.state_task_service_aws_sdk")
+    cls = _attr(aws_sdk, "StateTaskServiceAwsSdk")
+    original = _attr(cls, "_eval_service_task")
+
+    def _eval_service_task(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any) -> None:
+        service = self._get_boto_service_name()
+        action = self.resource.api_action
+        try:
+            errors = awsmodel.validate(service, action, normalised_parameters)
+        except (awsmodel.UnknownOperation, Exception) as exc:  # unknown service or operation
+            errors = [str(exc)]
+        if errors:
+            raise _failure(
+                env,
+                f"{self.resource.api_name.capitalize()}.ValidationException",
+                _validation_cause(service, action, errors),
+                self._get_sfn_resource(),
+                self._get_sfn_resource_type(),
+            )
+        fault = HOOKS.take_fault(service, action)
+        if fault:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": fault, "Message": f"injected {fault}"}, "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "local"}}, action)
+        original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        env.stack.append(epoch_millis(env.stack.pop()))
+
+    cls._eval_service_task = _eval_service_task
+
+
+def _install_lambda() -> None:
+    utils = _module(f"{_TASK}.lambda_eval_utils")
+    _attr(utils, "_invoke_lambda_function")
+    utils._invoke_lambda_function = _patched_invoke_lambda_function
+
+
+def _install_normalisation() -> None:
+    service_mod = _module(f"{_TASK}.service.state_task_service")
+    sfn_mod = _module(f"{_TASK}.service.state_task_service_sfn")
+    base = _attr(service_mod, "StateTaskService")
+    sfn = _attr(sfn_mod, "StateTaskServiceSfn")
+    _attr(base, "_to_boto_request")
+    _attr(base, "_from_boto_response")
+
+    def _shapes(self: Any, boto_service_name: str | None, service_action_name: str | None) -> Any:
+        service = self._get_boto_service_name(boto_service_name=boto_service_name)
+        action = service_action_name or self.resource.api_action
+        camel = "".join(part[:1].upper() + part[1:] for part in action.split("_"))
+        return awsmodel.operation_model(service, camel)
+
+    def _normalise_parameters(self: Any, parameters: dict, boto_service_name: str | None = None, service_action_name: str | None = None) -> None:
+        shape = _shapes(self, boto_service_name, service_action_name).input_shape
+        if shape is not None:
+            self._to_boto_request(parameters, shape)
+
+    def _normalise_response(self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None) -> None:
+        shape = _shapes(self, boto_service_name, service_action_name).output_shape
+        if shape is not None and isinstance(response, dict):
+            self._from_boto_response(response, shape)
+            response.update(epoch_millis(response))
+
+    # Only the Step Functions integration needs it here: its requests are PascalCase in ASL but camelCase on the
+    # wire. SageMaker and aws-sdk parameters are already in API casing.
+    original_sfn_normalise = _attr(sfn, "_normalise_parameters")
+
+    def sfn_normalise_parameters(self: Any, parameters: dict, boto_service_name: str | None = None, service_action_name: str | None = None) -> None:
+        original_sfn_normalise(self, parameters, boto_service_name, service_action_name)
+        _normalise_parameters(self, parameters, boto_service_name, service_action_name)
+
+    sfn._normalise_parameters = sfn_normalise_parameters
+    sfn._normalise_response = _normalise_response
+
+
+def _install_execution_names() -> None:
+    models = _module(f"{_P}.models")
+    backend_cls = _attr(models, "StepFunctionsParserBackend")
+    original = _attr(backend_cls, "start_execution")
+
+    def start_execution(self: Any, state_machine_arn: str, name: str | None = None, execution_input: Any = None, trace_header: Any = None) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    backend_cls.start_execution = start_execution
+
+
+def _install_jsonata() -> None:
+    module = _module(f"{_P}.asl.jsonata.jsonata")
+    _attr(module, "_eval_jsonata")
+    _attr(module, "eval_jsonata_expression")
+    import jsonata
+
+    exception = _attr(module, "JSONataException")
+
+    def evaluate(expression: str) -> Any:
+        try:
+            return jsonata.Jsonata(expression).evaluate(None)
+        except Exception as exc:
+            raise exception("States.QueryEvaluationError", str(exc)) from exc
+
+    module._eval_jsonata = evaluate
+
+
+def _install_time_scale() -> None:
+    retrier = _module(f"{_P}.asl.component.common.retry.retrier_decl")
+    _attr(retrier, "time")
+    retrier.time = _ScaledTime()
+    callback = _module(f"{_TASK}.service.state_task_service_callback")
+    _attr(callback, "time")
+    callback.time = _ScaledTime()
+    wait_mod = _module(f"{_P}.asl.component.state.wait.wait_function.wait_function")
+    wait_cls = _attr(wait_mod, "WaitFunction")
+    _attr(wait_cls, "_wait_interval")
+
+    def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        if wait_seconds > 0:
+            env.program_state_event.wait(scaled(wait_seconds))
+
+    wait_cls._wait_interval = _wait_interval

@@ -1,0 +1,458 @@
+"""SageMaker jobs that really run: the job's entry point under the SageMaker container contract.
+
+A job's `/opt/ml` tree lives under `<workspace>/jobs/<job name>/opt/ml`: S3 inputs are downloaded there, the entry
+point (ContainerEntrypoint + ContainerArguments, with every `/opt/ml` path mapped into that tree) runs in a
+subprocess, and outputs are uploaded back to S3 when it succeeds. Status goes InProgress → Completed, or Failed
+with a FailureReason carrying `/opt/ml/output/failure` and the tail of stderr, or Stopped when
+`StoppingCondition.MaxRuntimeInSeconds` passes or StopXJob is called.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from botocore.client import BaseClient
+
+OPT_ML = "/opt/ml"
+FAILURE_REASON_MAX = 1024  # SageMaker's limit on FailureReason
+_PYTHONS = {"python", "python3", "python3.11", "/usr/bin/python3", "/usr/local/bin/python3", "/usr/bin/env"}
+
+
+class JobSpecError(ValueError):
+    """The job request cannot run locally (as opposed to the script failing)."""
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    match = re.fullmatch(r"s3://([^/]+)/?(.*)", uri)
+    if not match:
+        raise JobSpecError(f"{uri!r} is not an s3://bucket/key URI")
+    return match.group(1), match.group(2)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclasses.dataclass
+class LocalJob:
+    kind: str  # processing | training | transform
+    name: str
+    arn: str
+    request: dict[str, Any]
+    root: Path
+    status: str = "InProgress"
+    secondary_status: str = "Starting"
+    failure_reason: str | None = None
+    exit_message: str | None = None
+    creation_time: dt.datetime = dataclasses.field(default_factory=now)
+    start_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+    metrics: dict[str, tuple[float, dt.datetime]] = dataclasses.field(default_factory=dict)
+    model_artifacts: str | None = None
+    transitions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    stop_requested: threading.Event = dataclasses.field(default_factory=threading.Event, repr=False)
+    done: threading.Event = dataclasses.field(default_factory=threading.Event, repr=False)
+
+    @property
+    def opt_ml(self) -> Path:
+        return self.root / "opt" / "ml"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "logs" / "stdout_stderr.log"
+
+    def set_secondary(self, status: str, message: str) -> None:
+        stamp = now()
+        if self.transitions:
+            self.transitions[-1]["EndTime"] = stamp
+        self.transitions.append({"Status": status, "StartTime": stamp, "StatusMessage": message})
+        self.secondary_status = status
+
+    def describe(self) -> dict[str, Any]:
+        body: dict[str, Any] = {k: v for k, v in self.request.items() if k != "Tags"}
+        last_modified = self.end_time or self.start_time or self.creation_time
+        common = {"CreationTime": self.creation_time, "LastModifiedTime": last_modified}
+        if self.failure_reason:
+            common["FailureReason"] = self.failure_reason
+        if self.kind == "training":
+            body.update(common)
+            body.update(
+                TrainingJobArn=self.arn,
+                TrainingJobStatus=self.status,
+                SecondaryStatus=self.secondary_status,
+                SecondaryStatusTransitions=self.transitions,
+                FinalMetricDataList=[
+                    {"MetricName": k, "Value": v, "Timestamp": t} for k, (v, t) in sorted(self.metrics.items())
+                ],
+            )
+            if self.model_artifacts:
+                body["ModelArtifacts"] = {"S3ModelArtifacts": self.model_artifacts}
+            if self.start_time:
+                body["TrainingStartTime"] = self.start_time
+            if self.end_time:
+                body["TrainingEndTime"] = self.end_time
+                body["TrainingTimeInSeconds"] = max(1, int((self.end_time - (self.start_time or self.end_time)).total_seconds()))
+                body["BillableTimeInSeconds"] = body["TrainingTimeInSeconds"]
+        elif self.kind == "processing":
+            body.update(common)
+            body.update(ProcessingJobArn=self.arn, ProcessingJobStatus=self.status)
+            if self.exit_message:
+                body["ExitMessage"] = self.exit_message
+            if self.start_time:
+                body["ProcessingStartTime"] = self.start_time
+            if self.end_time:
+                body["ProcessingEndTime"] = self.end_time
+        else:
+            body.update(common)
+            body.update(TransformJobArn=self.arn, TransformJobStatus=self.status)
+            if self.start_time:
+                body["TransformStartTime"] = self.start_time
+            if self.end_time:
+                body["TransformEndTime"] = self.end_time
+        return body
+
+
+class S3Store:
+    """Download and upload under the SageMaker rules for S3Prefix data sources, through a boto3 client."""
+
+    def __init__(self, client_factory: Callable[[], BaseClient]) -> None:
+        self._client_factory = client_factory
+
+    @property
+    def client(self) -> BaseClient:
+        return self._client_factory()
+
+    def download_prefix(self, uri: str, target: Path) -> int:
+        bucket, prefix = parse_s3_uri(uri)
+        client = self.client
+        # SageMaker keeps the key path below the prefix's last '/', so s3://b/a/train matches a/train.csv → train.csv.
+        if not prefix or prefix.endswith("/"):
+            base = prefix
+        else:
+            base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+        count = 0
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key.endswith("/"):
+                    continue
+                destination = target / key[len(base):]
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                client.download_file(bucket, key, str(destination))
+                count += 1
+        if count == 0:
+            raise JobSpecError(f"no objects under {uri}: the input channel is empty (check the S3Uri and that the data was uploaded)")
+        return count
+
+    def download_object(self, uri: str, destination: Path) -> None:
+        bucket, key = parse_s3_uri(uri)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        self.client.download_file(bucket, key, str(destination))
+
+    def upload_dir(self, source: Path, uri: str) -> int:
+        bucket, prefix = parse_s3_uri(uri)
+        prefix = prefix.rstrip("/")
+        count = 0
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                key = f"{prefix}/{path.relative_to(source).as_posix()}" if prefix else path.relative_to(source).as_posix()
+                self.client.upload_file(str(path), bucket, key)
+                count += 1
+        return count
+
+    def upload_bytes(self, data: bytes, uri: str) -> None:
+        bucket, key = parse_s3_uri(uri)
+        self.client.put_object(Bucket=bucket, Key=key, Body=data)
+
+
+def _tar_gz(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(directory.rglob("*")):
+            archive.add(str(path), arcname=path.relative_to(directory).as_posix(), recursive=False)
+    return buffer.getvalue()
+
+
+class JobRunner:
+    """Runs SageMaker jobs in threads + subprocesses; one instance per local runtime."""
+
+    def __init__(self, workspace: Path, store: S3Store, python: str = sys.executable) -> None:
+        self.jobs_dir = workspace / "jobs"
+        self.store = store
+        self.python = python
+        self.jobs: dict[tuple[str, str], LocalJob] = {}
+        self._lock = threading.Lock()
+
+    def get(self, kind: str, name: str) -> LocalJob | None:
+        return self.jobs.get((kind, name))
+
+    def running(self) -> list[LocalJob]:
+        return [job for job in self.jobs.values() if job.status in ("InProgress", "Stopping")]
+
+    def start(self, kind: str, request: dict[str, Any], arn: str) -> LocalJob:
+        name = request[{"processing": "ProcessingJobName", "training": "TrainingJobName", "transform": "TransformJobName"}[kind]]
+        root = self.jobs_dir / name
+        with self._lock:
+            if (kind, name) in self.jobs:
+                raise JobSpecError(f"a {kind} job named {name} already exists; job names must be unique")
+            if root.exists():
+                shutil.rmtree(root)  # a job of that name from an earlier session of this workspace
+            job = LocalJob(kind=kind, name=name, arn=arn, request=request, root=root)
+            self.jobs[(kind, name)] = job
+        thread = threading.Thread(target=self._run, args=(job,), name=f"sagemaker-{kind}-{name}", daemon=True)
+        thread.start()
+        return job
+
+    def stop(self, kind: str, name: str) -> None:
+        job = self.jobs.get((kind, name))
+        if job is not None and job.status == "InProgress":
+            job.status = "Stopping"
+            job.stop_requested.set()
+
+    # -- running
+
+    def _run(self, job: LocalJob) -> None:
+        job.start_time = now()
+        try:
+            if job.kind == "processing":
+                self._run_processing(job)
+            elif job.kind == "training":
+                self._run_training(job)
+            else:
+                from sagestep.local.transform import run_transform
+
+                run_transform(job, self)
+        except JobSpecError as exc:
+            self._finish(job, "Failed", f"ClientError: {exc}")
+        except Exception as exc:  # the runtime itself failed: report it as the job's failure, loudly
+            self._finish(job, "Failed", f"InternalServerError: local runtime error: {type(exc).__name__}: {exc}")
+        finally:
+            job.done.set()
+
+    def _finish(self, job: LocalJob, status: str, reason: str | None = None) -> None:
+        job.end_time = now()
+        if reason:
+            job.failure_reason = reason[:FAILURE_REASON_MAX]
+        job.status = status
+        job.set_secondary({"Completed": "Completed", "Failed": "Failed", "Stopped": "Stopped"}[status], reason or status)
+
+    def map_path(self, job: LocalJob, value: str) -> str:
+        """Map a container path under /opt/ml to the job's local tree (other strings pass through)."""
+        if value == OPT_ML or value.startswith(OPT_ML + "/"):
+            return str(job.opt_ml) + value[len(OPT_ML):]
+        return value.replace(f"={OPT_ML}/", f"={job.opt_ml}/").replace(f":{OPT_ML}/", f":{job.opt_ml}/")
+
+    def command(self, job: LocalJob, entrypoint: list[str] | None, arguments: list[str] | None, image: str) -> list[str]:
+        if not entrypoint:
+            raise JobSpecError(
+                f"{image}: the local runtime runs a job through its ContainerEntrypoint (there is no Docker to run the "
+                f"image's own entry point); set ContainerEntrypoint, e.g. [\"python3\", \"/opt/ml/.../code/ml/<script>.py\"]"
+            )
+        command = [self.map_path(job, part) for part in list(entrypoint) + list(arguments or [])]
+        if command[0] == "/usr/bin/env":
+            command = command[1:]
+        if command and (command[0] in _PYTHONS or Path(command[0]).name.startswith("python")):
+            command[0] = self.python
+        return command
+
+    def environment(self, job: LocalJob, extra: dict[str, str]) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SM_", "SAGESTEP_"))}
+        # A job has no AWS access locally: any AWS call it makes fails fast instead of reaching a real account.
+        env.update(
+            AWS_ACCESS_KEY_ID="local-job-has-no-aws-access",
+            AWS_SECRET_ACCESS_KEY="local-job-has-no-aws-access",
+            AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            AWS_ENDPOINT_URL="http://127.0.0.1:9",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update({k: self.map_path(job, str(v)) for k, v in extra.items()})
+        return env
+
+    def execute(self, job: LocalJob, command: list[str], env: dict[str, str], cwd: Path) -> tuple[int | None, str]:
+        """Run the entry point; return (exit code or None if stopped, stderr tail)."""
+        max_runtime = (job.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+        job.log_path.parent.mkdir(parents=True, exist_ok=True)
+        stderr_path = job.root / "logs" / "stderr.log"
+        deadline = time.monotonic() + max_runtime if max_runtime else None
+        with open(job.log_path, "wb") as log, open(stderr_path, "wb") as err:
+            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            pumps = [
+                threading.Thread(target=_pump, args=(process.stdout, [log]), daemon=True),
+                threading.Thread(target=_pump, args=(process.stderr, [log, err]), daemon=True),
+            ]
+            for pump in pumps:
+                pump.start()
+            stopped = False
+            while process.poll() is None:
+                if job.stop_requested.is_set() or (deadline is not None and time.monotonic() > deadline):
+                    process.terminate()
+                    try:
+                        process.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                    stopped = True
+                    break
+                time.sleep(0.05)
+            process.wait()
+            for pump in pumps:
+                pump.join(timeout=5)
+        tail = _tail(stderr_path.read_bytes().decode("utf-8", "replace"))
+        if stopped:
+            return None, tail
+        return process.returncode, tail
+
+    def failure_reason(self, job: LocalJob, code: int, tail: str) -> str:
+        failure_file = job.opt_ml / "output" / "failure"
+        head = f"AlgorithmError: exit code {code}"
+        if failure_file.is_file():
+            head += f": {failure_file.read_text(errors='replace').strip()[:400]}"
+        return f"{head}\n--- stderr tail ---\n{tail}"[-FAILURE_REASON_MAX:] if len(head) < FAILURE_REASON_MAX else head
+
+    # -- processing
+
+    def _run_processing(self, job: LocalJob) -> None:
+        request = job.request
+        app = request.get("AppSpecification") or {}
+        inputs_dir = job.opt_ml / "processing"
+        inputs_dir.mkdir(parents=True, exist_ok=True)
+        job.set_secondary("Downloading", "Downloading input data")
+        for channel in request.get("ProcessingInputs") or []:
+            s3_input = channel.get("S3Input")
+            if not s3_input:
+                raise JobSpecError(f"input {channel.get('InputName')}: only S3Input is supported locally")
+            local_path = _container_path(s3_input["LocalPath"], "/opt/ml/processing/", channel.get("InputName"))
+            target = Path(self.map_path(job, local_path))
+            target.mkdir(parents=True, exist_ok=True)
+            self.store.download_prefix(s3_input["S3Uri"], target)
+        outputs = (request.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+        for output in outputs:
+            local_path = _container_path(output["S3Output"]["LocalPath"], "/opt/ml/processing/", output.get("OutputName"))
+            Path(self.map_path(job, local_path)).mkdir(parents=True, exist_ok=True)
+        command = self.command(job, app.get("ContainerEntrypoint"), app.get("ContainerArguments"), app.get("ImageUri", "?"))
+        job.set_secondary("Processing", "Running the processing script")
+        code, tail = self.execute(job, command, self.environment(job, request.get("Environment") or {}), job.root)
+        if code is None:
+            self._finish(job, "Stopped", "Stopped: MaxRuntimeInSeconds exceeded or StopProcessingJob called")
+            return
+        if code != 0:
+            reason = self.failure_reason(job, code, tail)
+            job.exit_message = tail[-FAILURE_REASON_MAX:]
+            self._finish(job, "Failed", reason)
+            return
+        job.set_secondary("Uploading", "Uploading output data")
+        for output in outputs:
+            s3_output = output["S3Output"]
+            self.store.upload_dir(Path(self.map_path(job, s3_output["LocalPath"])), s3_output["S3Uri"])
+        self._finish(job, "Completed")
+
+    # -- training
+
+    def _run_training(self, job: LocalJob) -> None:
+        request = job.request
+        algorithm = request.get("AlgorithmSpecification") or {}
+        opt_ml = job.opt_ml
+        config_dir = opt_ml / "input" / "config"
+        config_dir.mkdir(parents=True, exist_ok=True)
+        hyperparameters = request.get("HyperParameters") or {}
+        (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters, indent=2))
+        channels = request.get("InputDataConfig") or []
+        (config_dir / "inputdataconfig.json").write_text(
+            json.dumps({c["ChannelName"]: {k: v for k, v in c.items() if k != "DataSource"} for c in channels}, indent=2)
+        )
+        (config_dir / "resourceconfig.json").write_text(
+            json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"})
+        )
+        job.set_secondary("Downloading", "Downloading input data")
+        env: dict[str, str] = {
+            "SM_MODEL_DIR": "/opt/ml/model",
+            "SM_INPUT_DIR": "/opt/ml/input",
+            "SM_INPUT_CONFIG_DIR": "/opt/ml/input/config",
+            "SM_OUTPUT_DIR": "/opt/ml/output",
+            "SM_OUTPUT_DATA_DIR": "/opt/ml/output/data",
+            "SM_HPS": json.dumps(hyperparameters),
+            "SM_CHANNELS": json.dumps([c["ChannelName"] for c in channels]),
+            "SM_CURRENT_HOST": "algo-1",
+            "SM_HOSTS": json.dumps(["algo-1"]),
+            "SM_NUM_CPUS": str(os.cpu_count() or 1),
+            "SM_NUM_GPUS": "0",
+            "SM_TRAINING_JOB_NAME": job.name,
+        }
+        for channel in channels:
+            name = channel["ChannelName"]
+            source = (channel.get("DataSource") or {}).get("S3DataSource")
+            if not source:
+                raise JobSpecError(f"channel {name}: only S3DataSource is supported locally")
+            target = opt_ml / "input" / "data" / name
+            target.mkdir(parents=True, exist_ok=True)
+            self.store.download_prefix(source["S3Uri"], target)
+            env[f"SM_CHANNEL_{name.upper()}"] = f"/opt/ml/input/data/{name}"
+        for sub in ("model", "output/data"):
+            (opt_ml / sub).mkdir(parents=True, exist_ok=True)
+        env.update(request.get("Environment") or {})
+        command = self.command(
+            job, algorithm.get("ContainerEntrypoint"), algorithm.get("ContainerArguments"), algorithm.get("TrainingImage", "?")
+        )
+        job.set_secondary("Training", "Training image download completed. Training in progress.")
+        code, tail = self.execute(job, command, self.environment(job, env), job.root)
+        self._collect_metrics(job, algorithm.get("MetricDefinitions") or [])
+        if code is None:
+            job.failure_reason = "MaxRuntimeExceeded: the job ran past StoppingCondition.MaxRuntimeInSeconds or was stopped"
+            self._finish(job, "Stopped", job.failure_reason)
+            return
+        if code != 0:
+            self._finish(job, "Failed", self.failure_reason(job, code, tail))
+            return
+        job.set_secondary("Uploading", "Uploading generated training model")
+        output_path = request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        job.model_artifacts = f"{output_path}/{job.name}/output/model.tar.gz"
+        self.store.upload_bytes(_tar_gz(opt_ml / "model"), job.model_artifacts)
+        if any((opt_ml / "output" / "data").iterdir()):
+            self.store.upload_bytes(_tar_gz(opt_ml / "output" / "data"), f"{output_path}/{job.name}/output/output.tar.gz")
+        self._finish(job, "Completed")
+
+    def _collect_metrics(self, job: LocalJob, definitions: list[dict[str, str]]) -> None:
+        if not job.log_path.exists():
+            return
+        text = job.log_path.read_text(errors="replace")
+        for definition in definitions:
+            pattern = re.compile(definition["Regex"])
+            values = [m.group(1) for m in pattern.finditer(text)]
+            for value in reversed(values):
+                try:
+                    job.metrics[definition["Name"]] = (float(value), now())  # SageMaker keeps the last value
+                    break
+                except ValueError:
+                    continue
+
+
+def _container_path(path: str, required_prefix: str, what: str | None) -> str:
+    if not path.startswith(required_prefix):
+        raise JobSpecError(f"{what}: LocalPath {path!r} must be under {required_prefix} (SageMaker rejects it otherwise)")
+    return path
+
+
+def _pump(stream: Any, sinks: list[Any]) -> None:
+    for chunk in iter(lambda: stream.read1(65536), b""):
+        for sink in sinks:
+            sink.write(chunk)
+            sink.flush()
+
+
+def _tail(text: str, lines: int = 25, chars: int = 900) -> str:
+    tail = "\n".join(text.rstrip().splitlines()[-lines:])
+    return tail[-chars:]

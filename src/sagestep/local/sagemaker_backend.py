@@ -1,0 +1,148 @@
+"""Patches to moto's SageMaker service so that local SageMaker behaves like the real one where pipelines look.
+
+- Create{Processing,Training,Transform}Job start a real job (`sagestep.local.jobs`) and Describe* report its live
+  status; moto alone marks jobs Completed at once, drops `Environment` and overwrites `MetricDefinitions`.
+- UpdateModelPackage merges CustomerMetadataProperties and keeps fields that the request leaves out (moto resets
+  them to None).
+- UpdateEndpoint exists (moto has none): it switches the endpoint to the new config.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from sagestep.local.engine import HOOKS, PatchPointMoved, _attr, _module
+
+_JOB_KINDS = {
+    "processing": ("ProcessingJobName", "processing-job"),
+    "training": ("TrainingJobName", "training-job"),
+    "transform": ("TransformJobName", "transform-job"),
+}
+
+_INSTALLED = False
+_LOCK = threading.Lock()
+
+
+def install() -> None:
+    global _INSTALLED
+    with _LOCK:
+        if _INSTALLED:
+            return
+        responses = _module("moto.sagemaker.responses")
+        models = _module("moto.sagemaker.models")
+        core = _module("moto.core.responses")
+        response_cls = _attr(responses, "SageMakerResponse")
+        ActionResult = _attr(core, "ActionResult")
+        EmptyResult = _attr(core, "EmptyResult")
+        exceptions = _module("moto.sagemaker.exceptions")
+        ValidationError = _attr(exceptions, "ValidationError")
+        for kind in _JOB_KINDS:
+            _patch_job_kind(response_cls, kind, ActionResult, EmptyResult, ValidationError)
+        _patch_update_model_package(_attr(models, "SageMakerModelBackend"))
+        _add_update_endpoint(response_cls, _attr(models, "SageMakerModelBackend"), ActionResult, ValidationError)
+        _INSTALLED = True
+
+
+def _runner() -> Any:
+    if HOOKS.job_runner is None:
+        raise PatchPointMoved("a SageMaker job was created with no local runtime active")
+    return HOOKS.job_runner
+
+
+def _patch_job_kind(response_cls: type, kind: str, ActionResult: Any, EmptyResult: Any, ValidationError: Any) -> None:
+    name_key, arn_kind = _JOB_KINDS[kind]
+    create_name, describe_name, stop_name = f"create_{kind}_job", f"describe_{kind}_job", f"stop_{kind}_job"
+    original_create = _attr(response_cls, create_name)
+    original_describe = _attr(response_cls, describe_name)
+    original_stop = getattr(response_cls, stop_name, None)
+
+    def create(self: Any) -> Any:
+        request = json.loads(self.body)
+        name = request[name_key]
+        if _runner().get(kind, name) is not None:
+            raise ValidationError(message=f"Job name {name} already exists in this account and region; job names must be unique")
+        result = original_create(self)  # keeps moto's bookkeeping (List*, tags)
+        arn = f"arn:aws:sagemaker:{self.region}:{self.current_account}:{arn_kind}/{name.lower()}"
+        _runner().start(kind, request, arn)
+        return result
+
+    def describe(self: Any) -> Any:
+        name = self._get_param(name_key)
+        job = _runner().get(kind, name)
+        if job is None:
+            return original_describe(self)
+        return ActionResult(job.describe())
+
+    def stop(self: Any) -> Any:
+        name = self._get_param(name_key)
+        job = _runner().get(kind, name)
+        if job is None:
+            if original_stop is None:
+                raise ValidationError(message=f"Could not find {kind} job {name}")
+            return original_stop(self)
+        _runner().stop(kind, name)
+        return EmptyResult()
+
+    setattr(response_cls, create_name, create)
+    setattr(response_cls, describe_name, describe)
+    setattr(response_cls, stop_name, stop)
+
+
+def _patch_update_model_package(backend_cls: type) -> None:
+    _attr(backend_cls, "update_model_package")
+
+    def update_model_package(
+        self: Any,
+        model_package_arn: str,
+        model_approval_status: str | None,
+        approval_description: str | None,
+        customer_metadata_properties: dict[str, str] | None,
+        customer_metadata_properties_to_remove: list[str],
+        additional_inference_specifications_to_add: list[Any] | None,
+    ) -> str:
+        name = self.model_package_name_mapping.get(model_package_arn, model_package_arn)
+        package = self.model_packages.get(name)
+        if package is None:
+            raise _module("moto.sagemaker.exceptions").ValidationError(message=f"Model package {model_package_arn} not found")
+        if model_approval_status is not None:
+            package.set_model_approval_status(model_approval_status)
+        if approval_description is not None:
+            package.approval_description = approval_description
+        if customer_metadata_properties:
+            merged = dict(package.customer_metadata_properties or {})
+            merged.update(customer_metadata_properties)
+            package.customer_metadata_properties = merged
+        if customer_metadata_properties_to_remove and package.customer_metadata_properties:
+            package.remove_customer_metadata_property(customer_metadata_properties_to_remove)
+        package.add_additional_inference_specifications(additional_inference_specifications_to_add)
+        package.modifications_done()
+        return package.arn
+
+    backend_cls.update_model_package = update_model_package
+
+
+def _add_update_endpoint(response_cls: type, backend_cls: type, ActionResult: Any, ValidationError: Any) -> None:
+    def backend_update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> Any:
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            raise ValidationError(message=f"Could not find endpoint \"{endpoint_name}\".")
+        config = self.endpoint_configs.get(endpoint_config_name)
+        if config is None:
+            raise ValidationError(message=f"Could not find endpoint configuration \"{endpoint_config_name}\".")
+        endpoint.endpoint_config_name = endpoint_config_name
+        endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+        endpoint.data_capture_config = config.data_capture_config
+        endpoint.endpoint_status = "InService"
+        return endpoint
+
+    def update_endpoint(self: Any) -> Any:
+        endpoint = self.sagemaker_backend.update_endpoint(
+            endpoint_name=self._get_param("EndpointName"),
+            endpoint_config_name=self._get_param("EndpointConfigName"),
+        )
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    backend_cls.update_endpoint = backend_update_endpoint
+    response_cls.update_endpoint = update_endpoint
