@@ -123,7 +123,7 @@ def _failure(env: Any, error: str, cause: str, resource: str, resource_type: str
     return fe.FailureEventException(
         fe.FailureEvent(
             env=env,
-            error_name=custom.CustomErrorName(error),
+            error_name=_error_name(error, custom),
             event_type=api.HistoryEventType.TaskFailed,
             event_details=detail.EventDetails(
                 taskFailedEventDetails=api.TaskFailedEventDetails(
@@ -132,6 +132,14 @@ def _failure(env: Any, error: str, cause: str, resource: str, resource_type: str
             ),
         )
     )
+
+
+def _error_name(error: str, custom: Any) -> Any:
+    if error == "States.TaskFailed":
+        states = _module(f"{_P}.asl.component.common.error_name.states_error_name")
+        types = _module(f"{_P}.asl.component.common.error_name.states_error_name_type")
+        return states.StatesErrorName(typ=types.StatesErrorNameType.StatesTaskFailed)
+    return custom.CustomErrorName(error)
 
 
 def _validation_cause(service: str, action: str, errors: list[str]) -> str:

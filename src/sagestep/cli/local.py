@@ -1,0 +1,165 @@
+"""`sagestep local run` and `sagestep local history`: state machines from template.yaml, executed locally."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from sagestep.cli import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    local = subparsers.add_parser("local", help="run the SAM application locally (no AWS account, no Docker)")
+    commands = local.add_subparsers(dest="local_command", required=True)
+
+    run = commands.add_parser("run", help="execute a state machine locally and follow it")
+    run.add_argument("state_machine", help="logical ID in template.yaml (e.g. TrainingStateMachine) or an ASL file")
+    run.add_argument("--input", required=True, type=Path, help="JSON file with the execution input")
+    run.add_argument("--name", help="execution name (default: a UUID, as in AWS)")
+    add_runtime_arguments(run)
+    run.add_argument("--output-json", type=Path, help="write the execution record (status, output, history) here")
+    run.set_defaults(func=cmd_run)
+
+    history = commands.add_parser("history", help="print the event history of a past local execution")
+    history.add_argument("execution", help="execution ARN or name")
+    history.add_argument("--workspace", type=Path, default=Path(".sagestep"))
+    history.add_argument("--json", action="store_true", help="print the raw events as JSON")
+    history.set_defaults(func=cmd_history)
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workspace", type=Path, default=Path(".sagestep"), help="local state directory (default .sagestep)")
+    parser.add_argument("--template", type=Path, default=Path("template.yaml"))
+    parser.add_argument(
+        "--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE", help="template parameters, as for sam deploy"
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="multiply Wait states, Retry back-off and polling by this (e.g. 0.01)"
+    )
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UserError(f"--parameter-overrides: {pair!r} is not NAME=VALUE")
+        overrides[name] = value
+    return overrides
+
+
+def open_runtime(args: argparse.Namespace) -> Any:
+    from sagestep.local import LocalRuntime
+
+    template = args.template.resolve()
+    if not template.is_file():
+        raise UserError(f"{args.template}: template not found; run from the project root or pass --template")
+    return LocalRuntime(
+        project_root=template.parent,
+        workspace=args.workspace,
+        template_path=template,
+        parameter_overrides=parse_overrides(args.parameter_overrides),
+        time_scale=args.time_scale,
+    )
+
+
+def read_input(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise UserError(f"{path}: input file not found") from exc
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
+
+
+class LiveReporter:
+    """One line per state entered and exited; a progress line for SageMaker jobs while they run."""
+
+    def __init__(self, runtime: Any, stream: TextIO = sys.stdout) -> None:
+        self.runtime = runtime
+        self.stream = stream
+        self.started = time.monotonic()
+        self._last_progress = 0.0
+
+    def _stamp(self) -> str:
+        return f"[{time.monotonic() - self.started:7.1f}s]"
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if "stateEnteredEventDetails" in event:
+            print(f"{self._stamp()} ▶ {event['stateEnteredEventDetails']['name']}", file=self.stream, flush=True)
+        elif "stateExitedEventDetails" in event:
+            print(f"{self._stamp()} ✓ {event['stateExitedEventDetails']['name']}", file=self.stream, flush=True)
+        elif kind.endswith("Failed") or kind.endswith("TimedOut"):
+            details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
+            error = details.get("error", kind)
+            cause = str(details.get("cause", ""))
+            print(f"{self._stamp()} ✗ {kind}: {error}: {_shorten(cause)}", file=self.stream, flush=True)
+
+    def on_tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < 5.0:
+            return
+        self._last_progress = now
+        for job in self.runtime.runner.running():
+            elapsed = (job.end_time or job.start_time or job.creation_time)
+            seconds = time.time() - elapsed.timestamp()
+            print(
+                f"{self._stamp()}   … {job.kind} job {job.name}: {job.status} / {job.secondary_status} ({seconds:.0f}s)",
+                file=self.stream,
+                flush=True,
+            )
+
+
+def _shorten(text: str, limit: int = 600) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    execution_input = read_input(args.input)
+    from sagestep.local.runtime import RuntimeError_
+    from sagestep.template import TemplateError
+
+    try:
+        with open_runtime(args) as runtime:
+            reporter = LiveReporter(runtime)
+            try:
+                arn = runtime.start(args.state_machine, execution_input, name=args.name)
+            except RuntimeError_ as exc:
+                raise UserError(str(exc)) from exc
+            print(f"started {arn}", flush=True)
+            record = runtime.wait(arn, on_event=reporter.on_event, on_tick=reporter.on_tick)
+    except TemplateError as exc:
+        raise UserError(str(exc)) from exc
+    if args.output_json:
+        args.output_json.write_text(json.dumps(record.to_dict(), indent=2, default=str))
+    if record.status != "SUCCEEDED":
+        print(f"error: {record.error}", file=sys.stderr)
+        print(f"cause: {record.cause}", file=sys.stderr)
+    print(f"{record.status} {record.execution_arn}")
+    return 0 if record.status == "SUCCEEDED" else 1
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from sagestep.local.workspace import Workspace
+
+    try:
+        record = Workspace(args.workspace).find_execution(args.execution)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(record, indent=2))
+        return 0
+    execution = record["execution"]
+    print(f"{execution['status']} {execution['executionArn']}  started {execution['startDate']}  stopped {execution['stopDate']}")
+    for event in record["history"]:
+        details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
+        summary = details.get("name") or details.get("resource") or details.get("error") or ""
+        extra = f" {details['error']}: {_shorten(str(details.get('cause', '')), 300)}" if "error" in details else ""
+        print(f"{event['id']:4d} {str(event['timestamp'])[11:23]} {event['type']:<32} {summary}{extra}")
+    return 0

@@ -1,0 +1,7 @@
+"""Test handler: returns its event with the function's environment, to prove both reach it."""
+
+import os
+
+
+def handler(event, context):
+    return {"Echo": event, "Greeting": os.environ["GREETING"], "Stage": os.environ["STAGE"], "Function": context.function_name}

@@ -1,0 +1,154 @@
+"""Scenario tests of the local runtime itself, on small ASL files and a small SAM template (tests/functional/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sagestep.local import LocalRuntime
+
+HERE = Path(__file__).parent
+ASL = HERE / "asl"
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory):
+    workspace = tmp_path_factory.mktemp("workspace")
+    with LocalRuntime(HERE, workspace=workspace, template_path=HERE / "runtime_template.yaml", time_scale=0.001) as rt:
+        bucket = rt.bucket("ArtifactsBucket")
+        s3 = rt.client("s3")
+        for script in (HERE / "jobs").glob("*.py"):
+            s3.put_object(Bucket=bucket, Key=f"test-code/{script.name}", Body=script.read_bytes())
+        s3.put_object(Bucket=bucket, Key="test-data/rows.csv", Body=b"Income,Age\n129,30\n131,58\n")
+        yield rt
+
+
+def job_input(rt: LocalRuntime, script: str, **extra) -> dict:
+    bucket = rt.bucket("ArtifactsBucket")
+    return {
+        "Script": script,
+        "Index": 0,
+        "MaxRuntime": 600,
+        "CodeS3Uri": f"s3://{bucket}/test-code/",
+        "DataS3Uri": f"s3://{bucket}/test-data/",
+        "OutputS3Uri": f"s3://{bucket}/out/{script}/",
+        **extra,
+    }
+
+
+def test_processing_job_runs_the_script_and_uploads_its_outputs(runtime):
+    # GIVEN a processing job whose script copies its input channel to its output
+    # WHEN the state machine runs
+    record = runtime.run(str(ASL / "processing_job.asl.json"), job_input(runtime, "succeed.py"), name="copy-job")
+    # THEN it succeeds, the job is Completed and the output object exists in S3
+    assert record.status == "SUCCEEDED", record.cause
+    assert record.output["Job"]["Status"] == "Completed"
+    body = runtime.client("s3").get_object(Bucket=runtime.bucket("ArtifactsBucket"), Key="out/succeed.py/copied-rows.csv")["Body"].read()
+    assert body.startswith(b"Income,Age")
+
+
+def test_failing_script_fails_the_execution_with_its_stderr_in_the_cause(runtime):
+    # GIVEN a processing job whose script exits 3 after printing a traceback
+    record = runtime.run(str(ASL / "processing_job.asl.json"), job_input(runtime, "fail.py"), name="failing-job")
+    # THEN the execution fails with States.TaskFailed and the script's error is in the cause
+    assert record.status == "FAILED"
+    assert record.error == "States.TaskFailed"
+    cause = json.loads(record.cause)
+    assert cause["ProcessingJobStatus"] == "Failed"
+    assert "exit code 3" in cause["FailureReason"]
+    assert "non-numeric value 'n/a'" in cause["FailureReason"]
+
+
+def test_job_past_its_max_runtime_is_stopped(runtime):
+    # GIVEN a job script that runs longer than StoppingCondition.MaxRuntimeInSeconds
+    bucket = runtime.bucket("ArtifactsBucket")
+    runtime.client("s3").put_object(Bucket=bucket, Key="slow-code/slow.py", Body=b"import time\ntime.sleep(30)\n")
+    execution_input = job_input(runtime, "slow.py", MaxRuntime=1, CodeS3Uri=f"s3://{bucket}/slow-code/")
+    record = runtime.run(str(ASL / "processing_job.asl.json"), execution_input, name="slow-job")
+    # THEN the job ends Stopped and the execution fails
+    assert record.status == "FAILED"
+    assert json.loads(record.cause)["ProcessingJobStatus"] == "Stopped"
+
+
+def test_throttled_create_is_retried_then_succeeds(runtime):
+    # GIVEN CreateProcessingJob is throttled once
+    runtime.inject_fault("sagemaker", "createProcessingJob", "ThrottlingException", times=1)
+    record = runtime.run(str(ASL / "retry_then_catch.asl.json"), job_input(runtime, "succeed.py"), name="retry-job")
+    # THEN the Retry fires (with the time scale, no real back-off) and the job succeeds on the second attempt
+    assert record.status == "SUCCEEDED", record.cause
+    failed = [e for e in record.history if e["type"] == "TaskFailed"]
+    assert len(failed) == 1 and failed[0]["taskFailedEventDetails"]["error"] == "SageMaker.AmazonSageMakerException"
+
+
+def test_failure_is_caught_notified_and_ends_in_the_named_fail_state(runtime):
+    record = runtime.run(str(ASL / "retry_then_catch.asl.json"), job_input(runtime, "fail.py"), name="caught-job")
+    assert record.status == "FAILED"
+    assert "Notify failure" in record.states_entered() and "Job failed" in record.states_entered()
+    messages = [n["Message"] for n in runtime.notifications()]
+    assert any("non-numeric value" in m for m in messages)
+
+
+def test_parameters_missing_role_arn_fail_naming_the_field(runtime):
+    bucket = runtime.bucket("ArtifactsBucket")
+    record = runtime.run(str(ASL / "training_missing_role.asl.json"), {"OutputS3Uri": f"s3://{bucket}/models/"})
+    assert record.status == "FAILED"
+    assert record.error == "SageMaker.AmazonSageMakerException"
+    assert "RoleArn: required field is missing" in record.cause
+
+
+def test_training_job_writes_model_tarball_and_metrics_from_regexes(runtime):
+    bucket = runtime.bucket("ArtifactsBucket")
+    execution_input = job_input(runtime, "train.py", Hyperparameters={"depth": "3"}, OutputS3Uri=f"s3://{bucket}/models/")
+    record = runtime.run(str(ASL / "training_job.asl.json"), execution_input, name="train-ok")
+    assert record.status == "SUCCEEDED", record.cause
+    assert record.output["ModelDataUrl"] == f"s3://{bucket}/models/train-ok-train-0/output/model.tar.gz"
+    assert record.output["Metrics"][0]["MetricName"] == "validation:auc"
+    assert record.output["Metrics"][0]["Value"] == pytest.approx(0.72)
+
+
+def test_training_failure_reason_comes_from_the_failure_file(runtime):
+    bucket = runtime.bucket("ArtifactsBucket")
+    execution_input = job_input(runtime, "train.py", Hyperparameters={"fail": "true"}, OutputS3Uri=f"s3://{bucket}/models/")
+    record = runtime.run(str(ASL / "training_job.asl.json"), execution_input, name="train-fail")
+    assert record.status == "FAILED"
+    assert "hyperparameter fail=true asked for a failure" in json.loads(record.cause)["FailureReason"]
+
+
+def test_jobs_run_inside_map_iterations_and_parallel_branches(runtime):
+    execution_input = job_input(runtime, "succeed.py", Items=["a", "b", "c"])
+    record = runtime.run(str(ASL / "map_and_parallel.asl.json"), execution_input, name="fan-out")
+    assert record.status == "SUCCEEDED", record.cause
+    assert record.output["Mapped"] == [{"Status": "Completed"}] * 3
+    assert record.output["Branches"] == [{"Status": "Completed"}, {"Greeting": "hello-test"}]
+
+
+def test_child_machine_runs_with_start_execution_sync_and_jsonata_summarises(runtime):
+    record = runtime.run(str(ASL / "parent_child.asl.json"), {"Item": "loan-17", "Numbers": [1, 2, 3.5]}, name="parent")
+    assert record.status == "SUCCEEDED", record.cause
+    assert record.output == {"greeting": "hello-test", "shout": "LOAN-17", "total": 6.5, "status": "SUCCEEDED"}
+
+
+def test_lambda_gets_template_environment_and_a_raising_handler_is_a_lambda_error(runtime):
+    record = runtime.run(str(ASL / "lambda_tasks.asl.json"), {"Item": "loan-9"}, name="lambdas")
+    assert record.status == "FAILED"
+    echo = next(e for e in record.history if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "Echo")
+    assert json.loads(echo["stateExitedEventDetails"]["output"])["Echo"] == {"Greeting": "hello-test", "Stage": "test"}
+    assert record.error == "ScoringConfigError"
+    assert "cannot score loan-9" in record.cause
+
+
+def test_wait_follows_the_time_scale_and_aws_sdk_enums_are_validated(runtime):
+    # GIVEN a one-hour Wait (0.001 time scale → 3.6 s) and an aws-sdk call with an enum value that does not exist
+    record = runtime.run(str(ASL / "wait_and_sdk.asl.json"), {"SortBy": "Size"}, name="wait-sdk")
+    # THEN the wait ends in seconds and the call fails naming the field and the allowed values
+    assert record.status == "FAILED"
+    assert "SortBy: 'Size' is not one of Name, CreationTime" in record.cause
+
+
+def test_execution_without_a_name_gets_a_uuid_and_history_is_saved(runtime):
+    record = runtime.run(str(ASL / "parent_child.asl.json"), {"Item": "x", "Numbers": [1]})
+    assert record.name != "None" and len(record.name) == 36
+    saved = runtime.workspace.find_execution(record.execution_arn)
+    assert saved["execution"]["status"] == "SUCCEEDED"
