@@ -152,3 +152,13 @@ def test_execution_without_a_name_gets_a_uuid_and_history_is_saved(runtime):
     assert record.name != "None" and len(record.name) == 36
     saved = runtime.workspace.find_execution(record.execution_arn)
     assert saved["execution"]["status"] == "SUCCEEDED"
+
+
+def test_failed_job_inside_a_parallel_branch_fails_the_execution_with_task_failed(runtime):
+    # GIVEN Map items whose jobs succeed and a Parallel branch whose job script fails
+    execution_input = job_input(runtime, "fail.py", Items=[])
+    record = runtime.run(str(ASL / "map_and_parallel.asl.json"), execution_input, name="branch-fails")
+    # THEN the branch's States.TaskFailed surfaces (moto alone crashes with States.Runtime here)
+    assert record.status == "FAILED"
+    assert record.error == "States.TaskFailed"
+    assert "non-numeric value" in record.cause

@@ -373,6 +373,7 @@ def install() -> None:
         _install_execution_names()
         _install_jsonata()
         _install_time_scale()
+        _install_branch_error_names()
         _INSTALLED = True
 
 
@@ -512,3 +513,25 @@ def _install_time_scale() -> None:
             env.program_state_event.wait(scaled(wait_seconds))
 
     wait_cls._wait_interval = _wait_interval
+
+
+def _install_branch_error_names() -> None:
+    """A Parallel branch that fails with a States.* error (e.g. a failed .sync job) must surface as that error;
+    moto rebuilds it as a custom error name, which rejects the States. prefix and crashes the execution."""
+    states_mod = _module(f"{_P}.asl.component.common.error_name.states_error_name")
+    custom_mod = _module(f"{_P}.asl.component.common.error_name.custom_error_name")
+    StatesErrorName = _attr(states_mod, "StatesErrorName")
+    CustomErrorName = _attr(custom_mod, "CustomErrorName")
+
+    def error_name(error_name: str | None) -> Any:
+        if error_name is not None and error_name.startswith("States."):
+            return StatesErrorName.from_name(error_name)
+        return CustomErrorName(error_name=error_name)
+
+    for module_name in (
+        f"{_P}.asl.component.state.exec.state_parallel.branches_decl",
+        f"{_P}.asl.component.state.exec.state_map.iteration.iteration_worker",
+    ):
+        module = _module(module_name)
+        _attr(module, "CustomErrorName")
+        module.CustomErrorName = error_name

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import os
 import subprocess
 import time
@@ -124,6 +125,8 @@ class LocalRuntime:
             AWS_SECRET_ACCESS_KEY="testing",
             AWS_SESSION_TOKEN="testing",
         )
+        # moto logs every handled state error with its whole parse tree; the execution history carries the facts.
+        logging.getLogger("moto").setLevel(logging.DEBUG if os.environ.get("SAGESTEP_DEBUG") else logging.CRITICAL)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         engine.install()
