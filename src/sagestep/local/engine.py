@@ -516,8 +516,8 @@ def _install_time_scale() -> None:
 
 
 def _install_branch_error_names() -> None:
-    """A Parallel branch that fails with a States.* error (e.g. a failed .sync job) must surface as that error;
-    moto rebuilds it as a custom error name, which rejects the States. prefix and crashes the execution."""
+    """A Parallel branch or a Fail state's ErrorPath carrying a States.* error (e.g. from a failed .sync job) must
+    surface as that error; moto rebuilds it as a custom error name, which rejects the States. prefix and crashes."""
     states_mod = _module(f"{_P}.asl.component.common.error_name.states_error_name")
     custom_mod = _module(f"{_P}.asl.component.common.error_name.custom_error_name")
     StatesErrorName = _attr(states_mod, "StatesErrorName")
@@ -531,6 +531,7 @@ def _install_branch_error_names() -> None:
     for module_name in (
         f"{_P}.asl.component.state.exec.state_parallel.branches_decl",
         f"{_P}.asl.component.state.exec.state_map.iteration.iteration_worker",
+        f"{_P}.asl.component.state.fail.state_fail",
     ):
         module = _module(module_name)
         _attr(module, "CustomErrorName")
