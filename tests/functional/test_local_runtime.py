@@ -162,3 +162,33 @@ def test_failed_job_inside_a_parallel_branch_fails_the_execution_with_task_faile
     assert record.status == "FAILED"
     assert record.error == "States.TaskFailed"
     assert "non-numeric value" in record.cause
+
+
+def test_batch_transform_serves_the_script_mode_model_and_joins_input(runtime):
+    # GIVEN a model artifact, a script-mode inference program and CSV rows in S3
+    import io
+    import tarfile
+
+    bucket = runtime.bucket("ArtifactsBucket")
+    s3 = runtime.client("s3")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        content = json.dumps({"scale": 1000}).encode()
+        info = tarfile.TarInfo("model.json")
+        info.size = len(content)
+        archive.addfile(info, io.BytesIO(content))
+    s3.put_object(Bucket=bucket, Key="transform/model.tar.gz", Body=buffer.getvalue())
+    s3.put_object(Bucket=bucket, Key="transform/code/inference.py", Body=(HERE / "jobs" / "inference.py").read_bytes())
+    s3.put_object(Bucket=bucket, Key="transform/in/rows.csv", Body=b"1290,30\n2500,41\n")
+    execution_input = {
+        "ModelDataUrl": f"s3://{bucket}/transform/model.tar.gz",
+        "CodeS3Uri": f"s3://{bucket}/transform/code/",
+        "InputS3Uri": f"s3://{bucket}/transform/in/",
+        "OutputS3Uri": f"s3://{bucket}/transform/out/",
+    }
+    # WHEN CreateModel and createTransformJob.sync run
+    record = runtime.run(str(ASL / "batch_transform.asl.json"), execution_input, name="batch-score")
+    # THEN each input line is joined with its score
+    assert record.status == "SUCCEEDED", record.cause
+    out = s3.get_object(Bucket=bucket, Key="transform/out/rows.csv.out")["Body"].read().decode()
+    assert out.splitlines() == ["1290,30,1.290", "2500,41,2.500"]

@@ -1,0 +1,5 @@
+import sys
+
+from sagestep.cli import main
+
+sys.exit(main())

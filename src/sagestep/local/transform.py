@@ -1,0 +1,94 @@
+"""Batch Transform jobs, run locally under the SageMaker script-mode inference contract.
+
+The model (from CreateModel) names its serving code the way the framework containers read it:
+`SAGEMAKER_SUBMIT_DIRECTORY` (an s3:// tar.gz or prefix) and `SAGEMAKER_PROGRAM` (the module in it). The job
+downloads the model artifact into `/opt/ml/model`, the code into `/opt/ml/code`, and runs a subprocess
+(`python -m sagestep.local.transform_worker`) that imports the program and calls `model_fn`, then per record (or
+per mini-batch) `input_fn` → `predict_fn` → `output_fn`. Outputs go to `<S3OutputPath>/<input file>.out`, joined
+with the input when `DataProcessing.JoinSource` is `Input`.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from sagestep.local.jobs import JobRunner, JobSpecError, LocalJob, parse_s3_uri
+
+
+def _model_container(job: LocalJob) -> dict[str, Any]:
+    import boto3
+
+    model_name = job.request["ModelName"]
+    try:
+        model = boto3.client("sagemaker").describe_model(ModelName=model_name)
+    except Exception as exc:
+        raise JobSpecError(f"ModelName {model_name}: no such model; create it first (CreateModel)") from exc
+    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    if not container.get("ModelDataUrl"):
+        raise JobSpecError(f"model {model_name} has no ModelDataUrl")
+    return container
+
+
+def run_transform(job: LocalJob, runner: JobRunner) -> None:
+    request = job.request
+    container = _model_container(job)
+    environment = dict(container.get("Environment") or {})
+    environment.update(request.get("Environment") or {})
+    program = environment.get("SAGEMAKER_PROGRAM")
+    submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY")
+    if not program or not submit:
+        raise JobSpecError(
+            f"model {request['ModelName']}: the local runtime serves script-mode models; set SAGEMAKER_PROGRAM and "
+            f"SAGEMAKER_SUBMIT_DIRECTORY in the container Environment"
+        )
+    opt_ml = job.opt_ml
+    job.set_secondary("Downloading", "Downloading model and code")
+    model_dir, code_dir, input_dir, output_dir = (opt_ml / d for d in ("model", "code", "input", "output"))
+    for directory in (model_dir, code_dir, input_dir, output_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    _fetch_archive_or_prefix(runner, container["ModelDataUrl"], model_dir)
+    _fetch_archive_or_prefix(runner, submit, code_dir)
+    source = request["TransformInput"]["DataSource"]["S3DataSource"]
+    runner.store.download_prefix(source["S3Uri"], input_dir)
+    spec = {
+        "program": program,
+        "model_dir": str(model_dir),
+        "code_dir": str(code_dir),
+        "input_dir": str(input_dir),
+        "output_dir": str(output_dir),
+        "content_type": request["TransformInput"].get("ContentType", "text/csv"),
+        "accept": request["TransformOutput"].get("Accept", "text/csv"),
+        "split_type": request["TransformInput"].get("SplitType", "None"),
+        "batch_strategy": request.get("BatchStrategy", "MultiRecord"),
+        "join_source": (request.get("DataProcessing") or {}).get("JoinSource", "None"),
+    }
+    spec_path = job.root / "transform_spec.json"
+    spec_path.write_text(json.dumps(spec))
+    job.set_secondary("Transforming", "Scoring the input")
+    command = [runner.python, "-m", "sagestep.local.transform_worker", str(spec_path)]
+    env = runner.environment(job, {**environment, "PYTHONPATH": f"{code_dir}:{Path(__file__).resolve().parents[2]}"})
+    code, tail = runner.execute(job, command, env, job.root)
+    if code is None:
+        runner._finish(job, "Stopped", "Stopped: MaxRuntimeInSeconds exceeded or StopTransformJob called")
+        return
+    if code != 0:
+        runner._finish(job, "Failed", runner.failure_reason(job, code, tail))
+        return
+    runner.store.upload_dir(output_dir, request["TransformOutput"]["S3OutputPath"])
+    runner._finish(job, "Completed")
+
+
+def _fetch_archive_or_prefix(runner: JobRunner, uri: str, target: Path) -> None:
+    if uri.endswith(".tar.gz"):
+        archive = target.parent / f".{target.name}.tar.gz"
+        runner.store.download_object(uri, archive)
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+        archive.unlink()
+    else:
+        parse_s3_uri(uri)
+        runner.store.download_prefix(uri, target)
+

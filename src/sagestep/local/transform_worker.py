@@ -1,0 +1,45 @@
+"""Subprocess of a local Batch Transform job: the script-mode handler functions over every input file."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    sys.path.insert(0, spec["code_dir"])
+    program = importlib.import_module(spec["program"].removesuffix(".py"))
+    model = program.model_fn(spec["model_dir"])
+    input_dir, output_dir = Path(spec["input_dir"]), Path(spec["output_dir"])
+    for path in sorted(p for p in input_dir.rglob("*") if p.is_file()):
+        body = path.read_text()
+        records = [line for line in body.splitlines() if line.strip()] if spec["split_type"] == "Line" else [body]
+        if spec["split_type"] == "Line" and spec["batch_strategy"] == "MultiRecord":
+            outputs = _score(program, model, "\n".join(records), spec).splitlines() if records else []
+        else:
+            outputs = [_score(program, model, record, spec).strip() for record in records]
+        if len(outputs) != len(records):
+            raise SystemExit(f"{path.name}: {len(records)} records in, {len(outputs)} predictions out")
+        if spec["join_source"] == "Input":
+            outputs = [f"{record},{output}" for record, output in zip(records, outputs)]
+        destination = output_dir / f"{path.relative_to(input_dir)}.out"
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_text("\n".join(outputs) + ("\n" if outputs else ""))
+    return 0
+
+
+def _score(program: Any, model: Any, payload: str, spec: dict[str, Any]) -> str:
+    data = program.input_fn(payload, spec["content_type"])
+    prediction = program.predict_fn(data, model)
+    result = program.output_fn(prediction, spec["accept"])
+    if isinstance(result, tuple):
+        result = result[0]
+    return result.decode() if isinstance(result, bytes) else str(result)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

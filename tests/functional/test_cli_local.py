@@ -1,0 +1,69 @@
+"""`sagestep local run` / `history` as a user runs them: exit codes, live lines and the failure cause."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BUCKET = "sagestep-test-artifacts-123456789012"
+
+
+def sagestep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sagestep.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def seed_workspace(workspace: Path) -> None:
+    """Objects in <workspace>/s3/<bucket>/ are local S3 objects, as a previous command would have left them."""
+    code = workspace / "s3" / BUCKET / "test-code"
+    code.mkdir(parents=True)
+    (code / "train.py").write_text((HERE / "jobs" / "train.py").read_text())
+    data = workspace / "s3" / BUCKET / "test-data"
+    data.mkdir(parents=True)
+    (data / "rows.csv").write_text("Income,Age\n129,30\n")
+
+
+def test_failing_training_script_exits_non_zero_and_prints_its_error(tmp_path):
+    # GIVEN a training job whose script writes a failure reason and exits 1
+    seed_workspace(tmp_path / "ws")
+    execution_input = {
+        "CodeS3Uri": f"s3://{BUCKET}/test-code/",
+        "DataS3Uri": f"s3://{BUCKET}/test-data/",
+        "OutputS3Uri": f"s3://{BUCKET}/models/",
+        "Hyperparameters": {"fail": "true"},
+    }
+    (tmp_path / "in.json").write_text(json.dumps(execution_input))
+    # WHEN it runs through the CLI
+    result = sagestep(
+        "local", "run", str(HERE / "asl" / "training_job.asl.json"), "--input", str(tmp_path / "in.json"),
+        "--template", str(HERE / "runtime_template.yaml"), "--workspace", str(tmp_path / "ws"), "--name", "cli-fail",
+        "--output-json", str(tmp_path / "out.json"), cwd=tmp_path,
+    )
+    # THEN the exit code is non-zero, the last line is the status, and the script's error is in the cause
+    assert result.returncode == 1
+    assert result.stdout.strip().splitlines()[-1].startswith("FAILED arn:aws:states:us-east-1:123456789012:execution:")
+    assert "▶ Train" in result.stdout
+    assert "hyperparameter fail=true asked for a failure" in result.stderr
+    assert json.loads((tmp_path / "out.json").read_text())["execution"]["status"] == "FAILED"
+    # AND the history of the run can be read back from the workspace
+    history = sagestep("local", "history", "cli-fail", "--workspace", str(tmp_path / "ws"), cwd=tmp_path)
+    assert history.returncode == 0 and "TaskFailed" in history.stdout
+
+
+def test_missing_required_parameter_fails_naming_the_field(tmp_path):
+    (tmp_path / "in.json").write_text(json.dumps({"OutputS3Uri": f"s3://{BUCKET}/models/"}))
+    result = sagestep(
+        "local", "run", str(HERE / "asl" / "training_missing_role.asl.json"), "--input", str(tmp_path / "in.json"),
+        "--template", str(HERE / "runtime_template.yaml"), "--workspace", str(tmp_path / "ws"), cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "RoleArn: required field is missing" in result.stderr
+
+
+def test_bad_input_file_is_one_clear_line_not_a_traceback(tmp_path):
+    (tmp_path / "in.json").write_text("{not json")
+    result = sagestep("local", "run", "TrainingStateMachine", "--input", str(tmp_path / "in.json"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "in.json: not valid JSON" in result.stderr and "Traceback" not in result.stderr
