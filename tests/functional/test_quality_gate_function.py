@@ -77,9 +77,10 @@ def put_documents(s3, documents: dict[str, dict], **overrides: dict) -> None:
         s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(body).encode())
 
 
-def register(sagemaker, status: str, test_auc: str) -> str:
+def register(sagemaker, status: str, test_auc: str, dataset: str = "credit_data") -> str:
     return sagemaker.create_model_package(
-        ModelPackageGroupName=GROUP, ModelApprovalStatus=status, CustomerMetadataProperties={"TestAuc": test_auc},
+        ModelPackageGroupName=GROUP, ModelApprovalStatus=status,
+        CustomerMetadataProperties={"TestAuc": test_auc, "DatasetName": dataset},
         InferenceSpecification={
             "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/sagestep:1",
                             "ModelDataUrl": f"s3://{BUCKET}/old/model.tar.gz"}],
@@ -125,6 +126,16 @@ def test_candidate_within_margin_of_the_champion_passes(aws, documents):
     register(aws["sagemaker"], "Approved", "0.86")
     result = load_handler().handler(EVENT, None)
     assert result["Passed"] is True and result["ChampionModelPackageArn"] is not None
+
+
+def test_champion_of_another_dataset_is_not_compared(aws, documents):
+    # GIVEN the newest approved package was trained on another dataset
+    put_documents(aws["s3"], documents)
+    same_dataset = register(aws["sagemaker"], "Approved", "0.85")
+    register(aws["sagemaker"], "Approved", "0.95", dataset="german_credit")
+    # WHEN the handler runs THEN the champion is the latest approved credit_data package
+    result = load_handler().handler(EVENT, None)
+    assert result["ChampionModelPackageArn"] == same_dataset and result["Passed"] is True
 
 
 def test_unfair_candidate_fails_with_the_attribute_named(aws, documents):

@@ -1,0 +1,161 @@
+"""Evaluate (SageMaker Processing job): score the test split with the trained model and write the reports.
+
+    python3 ml/evaluate.py --model-dir M --test-dir T --config-dir C --output-dir O
+
+M holds model.tar.gz (or an extracted model directory), T the test CSV, C dataset_config.json. Writes to O:
+evaluation.json (Model Monitor model-quality statistics, plus credit metrics and calibration),
+model_quality_constraints.json, bias.json, explainability.json, scores.csv (id, label, score), summary.json
+(the flat numbers the quality gate reads) and manifest.json (hashes of the inputs, the model's hyperparameters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import sagestep  # noqa: F401
+except ImportError:  # run from a checkout without PYTHONPATH: the code bundle mirrors the repo (ml/ beside src/)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import pandas as pd
+
+from sagestep.dataset_config import ConfigError, DatasetConfig, find_config_file, load_dataset_config
+from sagestep.explain import global_explanation
+from sagestep.fairness import fairness_report
+from sagestep.gate import fairness_key
+from sagestep.metrics import binary_classification_statistics, calibration, credit_metrics, model_quality_constraints
+from sagestep.model import MODEL_META_FILE, ModelInputError, ScoringModel
+from sagestep.preprocess import DataError, file_record, load_prepared
+
+MODEL_ARCHIVE = "model.tar.gz"
+CONSTRAINED_METRICS = ("auc", "accuracy", "precision", "recall", "f1")
+CONSTRAINT_STD_MULTIPLIER = 3.0
+EXPLAIN_MAX_ROWS = 5000
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, required=True, help="directory holding model.tar.gz")
+    parser.add_argument("--test-dir", type=Path, required=True, help="directory holding the test CSV")
+    parser.add_argument("--config-dir", type=Path, required=True, help="directory holding dataset_config.json")
+    parser.add_argument("--output-dir", type=Path, required=True, help="where the reports go")
+    return parser.parse_args(argv)
+
+
+@dataclass
+class Evaluation:
+    statistics: dict[str, Any]
+    constraints: dict[str, Any]
+    bias: dict[str, Any]
+    explainability: dict[str, Any]
+    scores: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def evaluate(model: ScoringModel, test: pd.DataFrame, config: DatasetConfig) -> Evaluation:
+    """Score the (prepared, 0/1-labelled) test data and build every report. Pure: no I/O."""
+    y = test[config.target].to_numpy()
+    scores = model.predict_proba(test)
+    statistics = binary_classification_statistics(y, scores, model.threshold, seed=config.split.seed)
+    statistics["credit_metrics"] = credit_metrics(y, scores)
+    statistics["calibration"] = calibration(y, scores)
+    constraints = model_quality_constraints(
+        statistics, metrics=CONSTRAINED_METRICS, thresholds={"auc": config.thresholds.min_auc},
+        std_multiplier=CONSTRAINT_STD_MULTIPLIER,
+    )
+    bias = fairness_report(test, y, scores, config, threshold=model.threshold)
+    explainability = global_explanation(model, test, max_rows=EXPLAIN_MAX_ROWS, seed=config.split.seed)
+
+    ids = test[config.id_column] if config.id_column is not None else pd.Series(range(len(test)))
+    score_table = pd.DataFrame({"id": ids.to_numpy(), "label": y, "score": scores})
+
+    m = statistics["binary_classification_metrics"]
+    summary: dict[str, Any] = {
+        "dataset": config.name,
+        "algorithm": model.algorithm,
+        "auc": m["auc"]["value"],
+        "ks": statistics["credit_metrics"]["ks"],
+        "gini": statistics["credit_metrics"]["gini"],
+        "accuracy": m["accuracy"]["value"],
+        "precision": m["precision"]["value"],
+        "recall": m["recall"]["value"],
+        "f1": m["f1"]["value"],
+        "brier": statistics["credit_metrics"]["brier"],
+        "n_test": int(len(test)),
+        "positive_rate": float(y.mean()),
+        "decision_threshold": model.threshold,
+        "min_auc": config.thresholds.min_auc,
+    }
+    for attr in bias["attributes"]:
+        for measure in ("disparate_impact", "statistical_parity_difference", "equal_opportunity_difference"):
+            summary[fairness_key(measure, attr["name"])] = attr[measure]
+    return Evaluation(statistics, constraints, bias, explainability, score_table, summary)
+
+
+def open_model(model_dir: Path, workdir: Path) -> ScoringModel:
+    """Load the model from model.tar.gz in `model_dir` (or from `model_dir` itself if already extracted)."""
+    archive = model_dir / MODEL_ARCHIVE
+    if archive.is_file():
+        with tarfile.open(archive) as tar:
+            tar.extractall(workdir, filter="data")
+        return ScoringModel.load(workdir)
+    if (model_dir / MODEL_META_FILE).is_file():
+        return ScoringModel.load(model_dir)
+    raise DataError(f"{model_dir}: no {MODEL_ARCHIVE} (nor an extracted {MODEL_META_FILE}); point --model-dir at "
+                    f"the training job's model artifact")
+
+
+def write_json(path: Path, document: Any) -> None:
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out: Path = args.output_dir
+    try:
+        config = load_dataset_config(find_config_file(args.config_dir))
+        test = load_prepared(args.test_dir, config)
+        with tempfile.TemporaryDirectory() as tmp:
+            model = open_model(args.model_dir, Path(tmp))
+        if abs(model.threshold - config.thresholds.decision_threshold) > 1e-12:
+            print(f"warning: the model's decision threshold {model.threshold} differs from the config's "
+                  f"{config.thresholds.decision_threshold}; evaluating at the model's", file=sys.stderr)
+        result = evaluate(model, test, config)
+    except (ConfigError, DataError, ModelInputError, FileNotFoundError, tarfile.TarError) as exc:
+        print(f"evaluate failed: {exc}", file=sys.stderr)
+        return 1
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "evaluation.json", result.statistics)
+    write_json(out / "model_quality_constraints.json", result.constraints)
+    write_json(out / "bias.json", result.bias)
+    write_json(out / "explainability.json", result.explainability)
+    result.scores.to_csv(out / "scores.csv", index=False)
+    write_json(out / "summary.json", result.summary)
+    archive = args.model_dir / MODEL_ARCHIVE
+    write_json(out / "manifest.json", {
+        "version": 1,
+        "dataset": config.name,
+        "model": file_record(archive, args.model_dir) if archive.is_file() else None,
+        "test": [file_record(f, args.test_dir) for f in sorted(args.test_dir.glob("*.csv"))],
+        "config_sha256": config.sha256(),
+        "algorithm": model.algorithm,
+        "hyperparameters": model.metadata.get("hyperparameters"),
+        "best_iteration": model.metadata.get("best_iteration"),
+        "training_data": model.metadata.get("training_data"),
+    })
+    s = result.summary
+    print(f"evaluate: {config.name} {model.algorithm}: test auc={s['auc']:.4f} ks={s['ks']:.4f} "
+          f"gini={s['gini']:.4f} on {s['n_test']} rows")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Preprocess (SageMaker Processing job): check the raw data against the dataset config, split it, hash it.
+
+    python3 ml/preprocess.py --data-dir D --config-dir C --output-dir O
+
+D holds one or more raw CSV/Parquet files, C exactly one dataset config (.yaml/.yml/.json). Writes
+O/train/train.csv, O/validation/validation.csv, O/test/test.csv, O/report/validation_report.json,
+O/report/manifest.json and O/config/dataset_config.json. When a data check fails it writes the report, prints
+what is wrong and how to fix it to stderr, and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+try:
+    import sagestep
+except ImportError:  # run from a checkout without PYTHONPATH: the code bundle mirrors the repo (ml/ beside src/)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    import sagestep
+
+import pandas as pd
+
+from sagestep.dataset_config import ConfigError, DatasetConfig, find_config_file, load_dataset_config
+from sagestep.preprocess import (
+    DataError,
+    Splits,
+    failed_checks_summary,
+    file_record,
+    list_data_files,
+    prepare_data,
+    read_table,
+    sha256_file,
+    split_data,
+    tree_sha256,
+    validate_data,
+)
+
+CODE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True, help="directory of raw CSV/Parquet files")
+    parser.add_argument("--config-dir", type=Path, required=True, help="directory holding one dataset config")
+    parser.add_argument("--output-dir", type=Path, required=True, help="where train/, validation/, test/, report/, config/ go")
+    return parser.parse_args(argv)
+
+
+def build_manifest(config: DatasetConfig, config_path: Path, inputs: list[dict[str, Any]], splits: Splits,
+                   outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "dataset": config.name,
+        "config": {"path": config_path.name, "sha256": sha256_file(config_path), "resolved_sha256": config.sha256()},
+        "code": {"version": sagestep.__version__, "sha256": tree_sha256(CODE_ROOT)},
+        "inputs": inputs,
+        "split": {
+            "method": splits.method,
+            "seed": config.split.seed,
+            "validation_fraction": config.split.validation_fraction,
+            "test_fraction": config.split.test_fraction,
+        },
+        "outputs": outputs,
+    }
+
+
+def write_json(path: Path, document: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out: Path = args.output_dir
+    try:
+        config_path = find_config_file(args.config_dir)
+        config = load_dataset_config(config_path)
+        files = list_data_files(args.data_dir)
+        tables = {f.relative_to(args.data_dir).as_posix(): read_table(f) for f in files}
+    except (ConfigError, DataError) as exc:
+        print(f"preprocess failed: {exc}", file=sys.stderr)
+        return 1
+
+    report = validate_data(tables, config)
+    write_json(out / "report" / "validation_report.json", report)
+    if not report["passed"]:
+        print(failed_checks_summary(report, str(args.data_dir)), file=sys.stderr)
+        return 1
+
+    try:
+        prepared = prepare_data(pd.concat(list(tables.values()), ignore_index=True), config)
+        splits = split_data(prepared, config)
+    except DataError as exc:
+        print(f"preprocess failed: {exc}", file=sys.stderr)
+        return 1
+
+    outputs: dict[str, dict[str, Any]] = {}
+    for name, part in splits.items():
+        path = out / name / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part.to_csv(path, index=False)
+        outputs[name] = {**file_record(path, out, rows=len(part)),
+                         "positive_rate": round(float(part[config.target].mean()), 6)}
+    config_out = out / "config" / "dataset_config.json"
+    config_out.parent.mkdir(parents=True, exist_ok=True)
+    config_out.write_text(config.to_json(), encoding="utf-8")
+    outputs["dataset_config"] = file_record(config_out, out)
+    outputs["validation_report"] = file_record(out / "report" / "validation_report.json", out)
+    inputs = [file_record(f, args.data_dir, rows=len(tables[f.relative_to(args.data_dir).as_posix()])) for f in files]
+    write_json(out / "report" / "manifest.json", build_manifest(config, config_path, inputs, splits, outputs))
+
+    sizes = ", ".join(f"{name} {outputs[name]['rows']}" for name, _ in splits.items())
+    print(f"preprocess: dataset {config.name}: {report['n_rows']} rows checked, {splits.method} split: {sizes}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""`sagestep baseline`, `sagestep monitor data-quality` and `sagestep merge-ground-truth`.
+
+Violations are results, not errors: `monitor data-quality` exits 0 when it finds some. Bad input (missing files,
+unreadable data, bad offsets) raises UserError: one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sagestep.cli import UserError
+from sagestep.monitoring.baseline import BaselineInputError, build_baseline
+from sagestep.monitoring.constraints import ConstraintsError, global_config
+from sagestep.monitoring.data_quality import StatisticsFormatError, run_data_quality
+from sagestep.monitoring.files import DocumentError, read_json, write_json, write_jsonl
+from sagestep.monitoring.kll import SketchFormatError
+from sagestep.monitoring.merge import MergeInputError, merge_ground_truth, parse_time
+from sagestep.monitoring.metrics_emf import emf_records
+from sagestep.monitoring.readers import DataInputError, ReadReport, iter_chunks
+
+# argparse takes "-PT3H" for an option; let the merge parser read duration-shaped values as arguments.
+_NEGATIVE_NUMBER_OR_DURATION = re.compile(r"^-\d+$|^-\d*\.\d+$|^-P[^-\s]*$", re.IGNORECASE)
+_INPUT_ERRORS = (
+    DataInputError,
+    DocumentError,
+    StatisticsFormatError,
+    ConstraintsError,
+    SketchFormatError,
+    BaselineInputError,
+    MergeInputError,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    baseline = subparsers.add_parser(
+        "baseline",
+        help="baseline statistics.json and constraints.json from training data",
+        description="Profile a dataset (CSV, Parquet or capture JSONL; file or directory) and write Model Monitor "
+        "statistics.json and suggested constraints.json.",
+    )
+    baseline.add_argument("--input", required=True, type=Path, help="the baseline data, e.g. the training CSV")
+    baseline.add_argument("--output", required=True, type=Path, help="directory for statistics.json and constraints.json")
+    baseline.add_argument(
+        "--dataset-config",
+        type=Path,
+        help="dataset config YAML (e.g. ml/config/credit_data.yaml): profile only its features, in its order",
+    )
+    baseline.set_defaults(func=run_baseline)
+
+    monitor = subparsers.add_parser("monitor", help="monitoring jobs (data quality)")
+    jobs = monitor.add_subparsers(dest="monitor_command", required=True)
+    quality = jobs.add_parser(
+        "data-quality",
+        help="check current data against a baseline; writes statistics, violations, drift report and metrics",
+        description="Check current data (CSV, Parquet or data-capture JSONL; file or directory) against "
+        "--baseline-dir/{statistics,constraints}.json. Writes statistics.json, constraints.json, "
+        "constraint_violations.json, drift_report.json and cloudwatch_metrics.jsonl (Embedded Metric Format) to "
+        "--output. Exits 0 whether or not there are violations.",
+    )
+    quality.add_argument("--input", required=True, type=Path, help="current data file or directory")
+    quality.add_argument("--baseline-dir", required=True, type=Path, help="directory with statistics.json and constraints.json")
+    quality.add_argument("--output", required=True, type=Path, help="directory for the reports")
+    quality.add_argument("--endpoint", help="endpoint name (metric dimension; omit for batch monitoring)")
+    quality.add_argument("--schedule", default="local", help="monitoring schedule name (metric dimension; default local)")
+    quality.set_defaults(func=run_data_quality_command)
+
+    merge = subparsers.add_parser(
+        "merge-ground-truth",
+        help="join data capture with ground-truth labels for one window",
+        description="Join capture records with labels on inferenceId (else eventId) for the window "
+        "[--at + --start-offset, --at + --end-offset]; unmatched records are kept for later windows. "
+        "Prints a JSON report.",
+    )
+    merge._negative_number_matcher = _NEGATIVE_NUMBER_OR_DURATION  # accept "--start-offset -PT3H"
+    merge.add_argument("--capture", required=True, type=Path, help="data-capture prefix ({endpoint}/{variant}/yyyy/mm/dd/hh)")
+    merge.add_argument("--ground-truth", required=True, type=Path, help="ground-truth prefix (yyyy/mm/dd/hh)")
+    merge.add_argument("--output", required=True, type=Path, help="merged output prefix (yyyy/mm/dd/hh of the window end)")
+    merge.add_argument("--start-offset", required=True, help="ISO-8601 duration before --at, e.g. -PT3H")
+    merge.add_argument("--end-offset", required=True, help="ISO-8601 duration before --at, e.g. -PT1H")
+    merge.add_argument("--at", help="run time, ISO-8601 (default: now, UTC)")
+    merge.add_argument("--state-dir", type=Path, help="pending records and cursors (default: OUTPUT/_merge_state)")
+    merge.add_argument("--workers", type=int, help="processes (default: up to 2)")
+    merge.set_defaults(func=run_merge)
+
+
+# -- baseline ------------------------------------------------------------------------------------------------------
+def _dataset_features(path: Path) -> tuple[list[str], list[str]]:
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: dataset config not found; pass --dataset-config ml/config/<dataset>.yaml") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    features = config.get("features") if isinstance(config, dict) else None
+    if not isinstance(features, dict):
+        raise UserError(f"{path}: missing 'features' with 'numeric' and 'categorical' lists")
+    lists = []
+    for key in ("numeric", "categorical"):
+        value = features.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UserError(f"{path}: features.{key} must be a list of column names")
+        lists.append(value)
+    if not lists[0] and not lists[1]:
+        raise UserError(f"{path}: features.numeric and features.categorical are both empty; list the model's features")
+    return lists[0], lists[1]
+
+
+def run_baseline(args: argparse.Namespace) -> int:
+    numeric = categorical = None
+    if args.dataset_config is not None:
+        numeric, categorical = _dataset_features(args.dataset_config)
+    try:
+        statistics, constraints = build_baseline(
+            iter_chunks(args.input), numeric=numeric, categorical=categorical, source=str(args.input)
+        )
+    except _INPUT_ERRORS as exc:
+        raise UserError(str(exc)) from None
+    write_json(args.output / "statistics.json", statistics)
+    write_json(args.output / "constraints.json", constraints, indent=2)
+    print(
+        f"baseline: {statistics['dataset']['item_count']} rows, {len(statistics['features'])} features -> "
+        f"{args.output / 'statistics.json'}, {args.output / 'constraints.json'}"
+    )
+    return 0
+
+
+# -- data quality --------------------------------------------------------------------------------------------------
+def run_data_quality_command(args: argparse.Namespace) -> int:
+    fix = f"run `sagestep baseline --input TRAIN_DATA --output {args.baseline_dir}` first"
+    report = ReadReport()
+    try:
+        statistics = read_json(args.baseline_dir / "statistics.json", "baseline statistics", fix)
+        constraints = read_json(args.baseline_dir / "constraints.json", "baseline constraints", fix)
+        names = [f.get("name") for f in statistics.get("features", []) if isinstance(f, dict)]
+        chunks = iter_chunks(args.input, feature_names=[str(n) for n in names], report=report)
+        result = run_data_quality(chunks, statistics, constraints)
+        emit = global_config(constraints).emit_metrics
+    except _INPUT_ERRORS as exc:
+        raise UserError(str(exc)) from None
+    out: Path = args.output
+    write_json(out / "statistics.json", result.statistics)
+    write_json(out / "constraints.json", constraints, indent=2)
+    write_json(out / "constraint_violations.json", result.violations, indent=2)
+    write_json(out / "drift_report.json", result.drift_report, indent=2)
+    records = (
+        emf_records(
+            result.statistics,
+            result.drift_report,
+            schedule=args.schedule,
+            endpoint=args.endpoint,
+            timestamp=dt.datetime.now(dt.timezone.utc),
+        )
+        if emit
+        else []
+    )
+    write_jsonl(out / "cloudwatch_metrics.jsonl", records)
+    print(_summary(result.statistics, result.violations, result.drift_report, report, out))
+    return 0
+
+
+def _summary(
+    statistics: dict[str, Any], violations: dict[str, Any], drift_report: dict[str, Any], report: ReadReport, out: Path
+) -> str:
+    found = violations["violations"]
+    lines = [
+        f"data quality: {statistics['dataset']['item_count']} rows from {len(report.files)} file(s), "
+        f"{report.malformed_lines} malformed line(s); {len(found)} violation(s)"
+    ]
+    for check, count in sorted(Counter(v["constraint_check_type"] for v in found).items()):
+        names = sorted({v["feature_name"] for v in found if v["constraint_check_type"] == check})
+        lines.append(f"  {check}: {count} ({', '.join(names)})")
+    if drift_report["flagged_features"]:
+        lines.append(f"  drifted: {', '.join(drift_report['flagged_features'])}")
+    for example in report.malformed_examples[:3]:
+        lines.append(f"  malformed: {example}")
+    lines.append(f"  reports: {out}")
+    return "\n".join(lines)
+
+
+# -- ground-truth merge --------------------------------------------------------------------------------------------
+def run_merge(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    try:
+        at = parse_time(args.at) if args.at else None
+        report = merge_ground_truth(
+            args.capture,
+            args.ground_truth,
+            args.output,
+            start_offset=args.start_offset,
+            end_offset=args.end_offset,
+            at=at,
+            state_dir=args.state_dir,
+            workers=args.workers,
+        )
+    except _INPUT_ERRORS as exc:
+        raise UserError(str(exc)) from None
+    print(json.dumps(report.to_dict(), allow_nan=False))
+    return 0

@@ -1,0 +1,369 @@
+"""Data checks, preparation and splitting for a dataset described by a `DatasetConfig`.
+
+Pure functions on DataFrames, plus small file helpers (reading raw tables, SHA-256 of files). The report of
+`validate_data` is written as `report/validation_report.json`; each check is
+`{"name", "passed", "detail", "columns", "files", "fix"}` (`fix` only when it failed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from sagestep.dataset_config import DatasetConfig, label_text
+
+DATA_SUFFIXES = (".csv", ".parquet", ".pq")
+REPORT_VERSION = 1
+MIN_ROWS_PER_CLASS = 10
+_EXAMPLES = 3
+
+
+class DataError(ValueError):
+    """Input data cannot be read or split; the message names the file or column and the fix."""
+
+
+# --------------------------------------------------------------------------------------------- files
+
+
+def list_data_files(data_dir: str | Path) -> list[Path]:
+    """The raw data files (CSV or Parquet) of a directory, recursively, in name order."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: data directory not found; pass the directory holding the raw CSV/Parquet files")
+    files = sorted(p for p in data_dir.rglob("*") if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+    if not files:
+        raise DataError(
+            f"{data_dir}: no data file ({', '.join(DATA_SUFFIXES)}) found; put the raw data there "
+            f"(other files are ignored)"
+        )
+    return files
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read one CSV or Parquet file; a read failure names the file."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except Exception as exc:  # noqa: BLE001 - any parser error becomes a message naming the file
+        kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
+        raise DataError(f"{path}: cannot be read as {kind} ({type(exc).__name__}: {exc}); fix or replace the file") from None
+
+
+def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_record(path: str | Path, base: str | Path | None = None, rows: int | None = None) -> dict[str, Any]:
+    """`{"path", "sha256", "size_bytes", "rows"}` of one file (path relative to `base` when given)."""
+    path = Path(path)
+    shown = path.relative_to(base).as_posix() if base is not None else path.name
+    record: dict[str, Any] = {"path": shown, "sha256": sha256_file(path), "size_bytes": path.stat().st_size}
+    if rows is not None:
+        record["rows"] = int(rows)
+    return record
+
+
+def tree_sha256(root: str | Path, patterns: Iterable[str] = ("ml/**/*.py", "src/sagestep/**/*.py")) -> str:
+    """One hash over the files matching `patterns` under `root` (relative path and content), e.g. a code bundle."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    files = sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file() and "__pycache__" not in p.parts})
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(sha256_file(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- checks
+
+
+def _check(name: str, passed: bool, detail: str, columns: Iterable[str] = (), files: Iterable[str] = (),
+           fix: str | None = None) -> dict[str, Any]:
+    check: dict[str, Any] = {"name": name, "passed": bool(passed), "detail": detail, "columns": list(columns),
+                             "files": list(files)}
+    if not passed and fix:
+        check["fix"] = fix
+    return check
+
+
+def _examples(values: pd.Series) -> list[str]:
+    return [str(v) for v in pd.unique(values)[:_EXAMPLES]]
+
+
+def validate_data(tables: Mapping[str, pd.DataFrame], config: DatasetConfig) -> dict[str, Any]:
+    """Schema and data-quality checks of the raw tables (file name → rows) against the config.
+
+    Returns `{"version", "dataset", "passed", "n_rows", "files", "checks": [...]}`; `passed` is true only
+    when every check passed.
+    """
+    checks: list[dict[str, Any]] = []
+    names = list(tables)
+    cfg = config.source
+
+    # Empty data
+    empty = [n for n, t in tables.items() if len(t) == 0]
+    total = sum(len(t) for t in tables.values())
+    checks.append(_check(
+        "non_empty", total > 0 and not empty,
+        f"{total} rows in {len(names)} file(s)" + (f"; empty: {empty}" if empty else ""),
+        files=empty or names,
+        fix="remove empty files from the data location and provide rows to train on",
+    ))
+
+    # Required columns, per file
+    missing_by_file = {n: [c for c in config.required_columns if c not in t.columns] for n, t in tables.items()}
+    missing_by_file = {n: m for n, m in missing_by_file.items() if m}
+    missing_cols = sorted({c for m in missing_by_file.values() for c in m})
+    detail = "; ".join(f"{n} has no column {m}" for n, m in missing_by_file.items()) or (
+        f"all {len(config.required_columns)} configured columns present"
+    )
+    checks.append(_check(
+        "required_columns", not missing_by_file, detail, columns=missing_cols, files=list(missing_by_file),
+        fix=f"add the columns to the data or correct their names in {cfg} (target, id_column, event_time_column, "
+            f"features, protected_attributes)",
+    ))
+
+    present = [t for t in tables.values() if len(t.columns)]
+    data = pd.concat(present, ignore_index=True) if present else pd.DataFrame()
+    has = set(data.columns)
+
+    # Numeric columns hold numbers (numeric features, and protected attributes grouped by min/max)
+    numeric_cols = list(config.features.numeric) + [
+        a.name for a in config.protected_attributes
+        if a.privileged.is_numeric and a.name not in config.features.numeric
+    ]
+    bad_detail, bad_cols, bad_files = [], [], set()
+    for col in numeric_cols:
+        for file_name, table in tables.items():
+            if col not in table.columns:
+                continue
+            values = table[col]
+            parsed = pd.to_numeric(values, errors="coerce")
+            bad = parsed.isna() & values.notna()
+            if bool(bad.any()):
+                bad &= values.astype(str).str.strip().ne("")
+            if bool(bad.any()):
+                bad_detail.append(f"{file_name}: {col} has {int(bad.sum())} non-numeric value(s), e.g. "
+                                  f"{_examples(values[bad])}")
+                if col not in bad_cols:
+                    bad_cols.append(col)
+                bad_files.add(file_name)
+    checks.append(_check(
+        "numeric_types", not bad_cols,
+        "; ".join(bad_detail) or f"{len([c for c in numeric_cols if c in has])} numeric column(s) hold numbers",
+        columns=bad_cols, files=sorted(bad_files),
+        fix=f"clean the values (numbers, or empty for missing) or, if the column is categorical, move it to "
+            f"features.categorical in {cfg}",
+    ))
+
+    # All-null columns
+    checked_cols = [c for c in (*config.features.all, *(a.name for a in config.protected_attributes)) if c in has]
+    all_null = [c for c in dict.fromkeys(checked_cols) if len(data) and bool(data[c].isna().all())]
+    checks.append(_check(
+        "all_null_columns", not all_null,
+        f"columns with no value at all: {all_null}" if all_null else "every feature has values",
+        columns=all_null, files=names,
+        fix=f"fill the column in the data or remove it from the features in {cfg}",
+    ))
+
+    checks.append(_target_check(data, config, names))
+
+    # Duplicate ids
+    if config.id_column is not None:
+        if config.id_column in has:
+            ids = data[config.id_column]
+            duplicated = ids[ids.duplicated(keep=False) & ids.notna()]
+            missing_ids = int(ids.isna().sum())
+            ok = duplicated.empty and missing_ids == 0
+            parts = []
+            if not duplicated.empty:
+                parts.append(f"{duplicated.nunique()} id value(s) repeat ({len(duplicated)} rows), e.g. "
+                             f"{_examples(duplicated)}")
+            if missing_ids:
+                parts.append(f"{missing_ids} row(s) without an id")
+            checks.append(_check(
+                "duplicate_ids", ok, "; ".join(parts) or f"{len(ids)} unique ids", columns=[config.id_column],
+                files=names, fix=f"deduplicate the rows or give each row a unique {config.id_column}",
+            ))
+        else:
+            checks.append(_check("duplicate_ids", False, f"id column {config.id_column!r} is missing",
+                                 columns=[config.id_column], files=names,
+                                 fix=f"add the column or set id_column: null in {cfg}"))
+
+    # Event time parses
+    if config.event_time_column is not None:
+        col = config.event_time_column
+        if col in has:
+            parsed = _parse_times(data[col])
+            bad = parsed.isna()
+            checks.append(_check(
+                "event_time_values", not bool(bad.any()),
+                f"{int(bad.sum())} value(s) of {col} are missing or not dates, e.g. {_examples(data[col][bad])}"
+                if bool(bad.any()) else f"{col} spans {parsed.min()} to {parsed.max()}",
+                columns=[col], files=names, fix=f"give every row an ISO 8601 time in {col}",
+            ))
+        else:
+            checks.append(_check("event_time_values", False, f"event time column {col!r} is missing",
+                                 columns=[col], files=names,
+                                 fix=f"add the column or set event_time_column: null in {cfg}"))
+
+    return {
+        "version": REPORT_VERSION,
+        "dataset": config.name,
+        "passed": all(c["passed"] for c in checks),
+        "n_rows": int(total),
+        "files": names,
+        "checks": checks,
+    }
+
+
+def _target_check(data: pd.DataFrame, config: DatasetConfig, names: list[str]) -> dict[str, Any]:
+    target, cfg = config.target, config.source
+    if target not in data.columns:
+        return _check("target_values", False, f"target column {target!r} is missing", columns=[target], files=names,
+                      fix=f"add the column to the data or set target in {cfg}")
+    keys = data[target].map(label_text)
+    missing = int(keys.isna().sum())
+    seen = sorted(str(k) for k in keys.dropna().unique())
+    positive = label_text(config.positive_label)
+    problems, fixes = [], []
+    if missing:
+        problems.append(f"{missing} row(s) have no {target}")
+        fixes.append("drop unlabelled rows before training")
+    if positive not in seen:
+        problems.append(f"positive_label {config.positive_label!r} never occurs in {target} (values seen: {seen})")
+        fixes.append(f"set positive_label in {cfg} to one of {seen}")
+    elif len(seen) != 2:
+        problems.append(f"{target} must take exactly 2 values (positive_label and one other), found {len(seen)}: "
+                        f"{seen[:10]}")
+        fixes.append(f"map {target} to two classes before training")
+    else:
+        counts = (keys == positive).value_counts()
+        low = {("positive" if k else "negative"): int(v) for k, v in counts.items() if v < MIN_ROWS_PER_CLASS}
+        if low:
+            problems.append(f"too few rows per class to split: {low} (at least {MIN_ROWS_PER_CLASS} each)")
+            fixes.append("provide more labelled rows of the rare class")
+    if problems:
+        return _check("target_values", False, "; ".join(problems), columns=[target], files=names, fix="; ".join(fixes))
+    rate = float((keys == positive).mean())
+    return _check("target_values", True, f"{target} values {seen}; positive {positive!r} rate {rate:.3f}",
+                  columns=[target], files=names)
+
+
+def _parse_times(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values
+    return pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+
+
+def failed_checks_summary(report: Mapping[str, Any], data_location: str = "") -> str:
+    """Human-readable lines for stderr: one per failed check, with file, columns, what is wrong and the fix."""
+    lines = [f"data validation failed for dataset {report.get('dataset')!r}" + (f" ({data_location})" if data_location else "")]
+    for check in report.get("checks", []):
+        if check["passed"]:
+            continue
+        where = ", ".join(check.get("files", [])) or "data"
+        cols = f" columns {check['columns']}" if check.get("columns") else ""
+        lines.append(f"  - {check['name']}: {where}{cols}: {check['detail']}")
+        if check.get("fix"):
+            lines.append(f"    fix: {check['fix']}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- preparation
+
+
+def prepare_data(data: pd.DataFrame, config: DatasetConfig) -> pd.DataFrame:
+    """Keep the configured columns (id, event time, target, features, protected attributes), numeric features as
+    floats, and the target as 0/1 (1 = positive_label) under its own name. Run on validated data."""
+    out = data.loc[:, list(config.required_columns)].copy()
+    for col in config.features.numeric:
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(np.float64)
+    positive = label_text(config.positive_label)
+    out[config.target] = (out[config.target].map(label_text) == positive).astype(np.int64)
+    return out.reset_index(drop=True)
+
+
+def load_prepared(source: str | Path, config: DatasetConfig) -> pd.DataFrame:
+    """Read prepared data written by `ml/preprocess.py` (a CSV file, or every CSV of a channel directory)."""
+    source = Path(source)
+    files = sorted(source.glob("*.csv")) if source.is_dir() else [source]
+    if not files:
+        raise DataError(f"{source}: no CSV file found; point this channel at the preprocess output")
+    frames = [read_table(f) for f in files]
+    data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    needed = [c for c in (config.target, *config.features.all) if c not in data.columns]
+    if needed:
+        raise DataError(f"{files[0]}: no column {needed}; this file was not written by preprocess for dataset "
+                        f"{config.name!r} (config {config.source})")
+    for col in config.features.numeric:
+        data[col] = pd.to_numeric(data[col], errors="coerce").astype(np.float64)
+    target = data[config.target]
+    if not set(pd.unique(target.dropna())) <= {0, 1} or bool(target.isna().any()):
+        raise DataError(f"{files[0]}: {config.target} must hold 0/1 labels (preprocess output); "
+                        f"found {_examples(target)}")
+    data[config.target] = target.astype(np.int64)
+    return data
+
+
+# --------------------------------------------------------------------------------------------- split
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    method: str  # "stratified" or "time"
+
+    def items(self) -> list[tuple[str, pd.DataFrame]]:
+        return [("train", self.train), ("validation", self.validation), ("test", self.test)]
+
+
+def split_data(data: pd.DataFrame, config: DatasetConfig) -> Splits:
+    """Train / validation / test. With `event_time_column`: oldest rows → train, newest → test. Otherwise a
+    random split stratified by the (0/1) target, reproducible from `split.seed`. Rows keep their input order."""
+    n = len(data)
+    vf, tf = config.split.validation_fraction, config.split.test_fraction
+    n_test, n_val = int(round(n * tf)), int(round(n * vf))
+    if min(n_test, n_val, n - n_test - n_val) < 2:
+        raise DataError(f"{n} rows are too few to split with validation_fraction={vf} and test_fraction={tf} "
+                        f"({config.source}); provide more rows")
+    if config.event_time_column is not None:
+        times = _parse_times(data[config.event_time_column])
+        order = np.argsort(times.to_numpy(), kind="stable")
+        ordered = data.iloc[order]
+        train = ordered.iloc[: n - n_val - n_test]
+        validation = ordered.iloc[n - n_val - n_test: n - n_test]
+        test = ordered.iloc[n - n_test:]
+        splits = Splits(train, validation, test, "time")
+    else:
+        y = data[config.target]
+        try:
+            rest, test = train_test_split(data, test_size=n_test, stratify=y, random_state=config.split.seed)
+            train, validation = train_test_split(rest, test_size=n_val, stratify=rest[config.target],
+                                                 random_state=config.split.seed)
+        except ValueError as exc:
+            raise DataError(f"cannot stratify the split ({exc}); provide more rows of the rare class "
+                            f"({config.source})") from None
+        splits = Splits(train.sort_index(), validation.sort_index(), test.sort_index(), "stratified")
+    for name, part in splits.items():
+        if part[config.target].nunique() < 2:
+            raise DataError(f"the {name} split holds one class only ({splits.method} split of {n} rows); provide "
+                            f"more rows or change split fractions in {config.source}")
+    return splits

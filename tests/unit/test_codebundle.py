@@ -1,0 +1,30 @@
+"""The code bundle that ships ml/ and sagestep to SageMaker jobs (locally and through the custom resource)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+from sagestep import codebundle
+from tests.conftest import REPO_ROOT
+
+
+def test_bundle_holds_entry_points_configs_and_library_but_no_caches():
+    files = dict(codebundle.collect(REPO_ROOT / "ml", REPO_ROOT / "src" / "sagestep"))
+    assert {"ml/preprocess.py", "ml/train.py", "ml/evaluate.py", "ml/baseline.py", "ml/config/credit_data.yaml"} <= set(files)
+    assert "src/sagestep/model.py" in files and "src/sagestep/local/runtime.py" in files
+    assert not any("__pycache__" in name for name in files)
+
+
+def test_version_changes_with_content_and_only_with_content():
+    files = codebundle.collect(REPO_ROOT / "ml", REPO_ROOT / "src" / "sagestep")
+    changed = [(name, content + b"\n# edited") if name == "ml/train.py" else (name, content) for name, content in files]
+    assert codebundle.version_of(files) == codebundle.version_of(list(files))
+    assert codebundle.version_of(files) != codebundle.version_of(changed)
+
+
+def test_sourcedir_tarball_puts_ml_at_the_root_next_to_the_sagestep_package():
+    files = [("ml/inference.py", b"x = 1\n"), ("src/sagestep/__init__.py", b"")]
+    archive = tarfile.open(fileobj=io.BytesIO(codebundle.sourcedir_tarball(files)))
+    assert sorted(archive.getnames()) == ["inference.py", "sagestep/__init__.py"]
+    assert codebundle.sourcedir_tarball(files) == codebundle.sourcedir_tarball(files)  # reproducible bytes
