@@ -67,6 +67,7 @@ class RuntimeHooks:
         self.faults: dict[tuple[str, str], list[str]] = {}
         self.lambda_lock = threading.RLock()
         self.job_runner: Any = None
+        self.endpoint_manager: Any = None
 
     def function_for(self, name_or_arn: str) -> FunctionSpec:
         key = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]

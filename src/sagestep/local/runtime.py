@@ -24,6 +24,7 @@ from typing import Any
 from sagestep import codebundle
 from sagestep import template as tpl
 from sagestep.local import engine, sagemaker_backend
+from sagestep.local.endpoints import EndpointManager
 from sagestep.local.jobs import JobRunner, LocalJob, S3Store, parse_s3_uri
 from sagestep.local.workspace import Workspace
 
@@ -135,6 +136,8 @@ class LocalRuntime:
         engine.HOOKS.faults = {}
         self.runner = JobRunner(self.workspace.root, S3Store(lambda: self.client("s3")))
         engine.HOOKS.job_runner = self.runner
+        self.endpoints = EndpointManager(self.workspace.root, S3Store(lambda: self.client("s3")), self._sagemaker_backend)
+        engine.HOOKS.endpoint_manager = self.endpoints
         self.workspace.load_s3(self.client("s3"))
         self.workspace.load_sagemaker(self._sagemaker_backend())
         self._restore_jobs()
@@ -142,14 +145,18 @@ class LocalRuntime:
 
     def _stop(self, save: bool) -> None:
         try:
+            if self._mock is not None and engine.HOOKS.endpoint_manager is not None:
+                engine.HOOKS.endpoint_manager.stop_all()  # flushes data capture to the workspace
             if save and self._mock is not None:
                 self._wait_for_jobs()
+                self.sync_from_disk()
                 self.save()
         finally:
             if self._mock is not None:
                 self._mock.stop()
                 self._mock = None
             engine.HOOKS.job_runner = None
+            engine.HOOKS.endpoint_manager = None
             engine.HOOKS.functions = {}
             if self._saved_env is not None:
                 os.environ.clear()
@@ -366,6 +373,10 @@ class LocalRuntime:
     def read_json(self, s3_uri: str) -> Any:
         bucket, key = parse_s3_uri(s3_uri)
         return json.loads(self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def sync_from_disk(self) -> int:
+        """Load objects that other processes (model servers writing data capture) put in the workspace's s3/."""
+        return self.workspace.load_s3(self.client("s3"), only_new=True)
 
     def local_path(self, s3_uri: str) -> Path:
         """Where an S3 object lives in the workspace once the runtime has saved."""

@@ -4,7 +4,8 @@
   status; moto alone marks jobs Completed at once, drops `Environment` and overwrites `MetricDefinitions`.
 - UpdateModelPackage merges CustomerMetadataProperties and keeps fields that the request leaves out (moto resets
   them to None).
-- UpdateEndpoint exists (moto has none): it switches the endpoint to the new config.
+- CreateEndpoint / UpdateEndpoint start model servers (`sagestep.local.endpoints`); UpdateEndpoint exists (moto
+  has none); InvokeEndpoint (sagemaker-runtime) reaches the variant's server.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def install() -> None:
             _patch_job_kind(response_cls, kind, ActionResult, EmptyResult, ValidationError)
         _patch_update_model_package(_attr(models, "SageMakerModelBackend"))
         _add_update_endpoint(response_cls, _attr(models, "SageMakerModelBackend"), ActionResult, ValidationError)
+        _patch_invoke_endpoint()
         _INSTALLED = True
 
 
@@ -123,18 +125,33 @@ def _patch_update_model_package(backend_cls: type) -> None:
     backend_cls.update_model_package = update_model_package
 
 
+def _manager() -> Any:
+    if HOOKS.endpoint_manager is None:
+        raise PatchPointMoved("an endpoint was created with no local runtime active")
+    return HOOKS.endpoint_manager
+
+
 def _add_update_endpoint(response_cls: type, backend_cls: type, ActionResult: Any, ValidationError: Any) -> None:
+    original_create = _attr(backend_cls, "create_endpoint")
+
+    def create_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str, tags: list[dict[str, str]]) -> Any:
+        if endpoint_name in self.endpoints:
+            raise ValidationError(message=f"Cannot create already existing endpoint \"{self.endpoints[endpoint_name].arn}\".")
+        endpoint = original_create(self, endpoint_name, endpoint_config_name, tags)
+        endpoint.endpoint_status = "Creating"
+        _manager().schedule(endpoint_name, endpoint_config_name, updating=False)
+        return endpoint
+
     def backend_update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> Any:
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
             raise ValidationError(message=f"Could not find endpoint \"{endpoint_name}\".")
-        config = self.endpoint_configs.get(endpoint_config_name)
-        if config is None:
+        if endpoint.endpoint_status not in ("InService", "Failed"):
+            raise ValidationError(message=f"Cannot update in-progress endpoint \"{endpoint.arn}\" (status {endpoint.endpoint_status}).")
+        if endpoint_config_name not in self.endpoint_configs:
             raise ValidationError(message=f"Could not find endpoint configuration \"{endpoint_config_name}\".")
-        endpoint.endpoint_config_name = endpoint_config_name
-        endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
-        endpoint.data_capture_config = config.data_capture_config
-        endpoint.endpoint_status = "InService"
+        endpoint.endpoint_status = "Updating"
+        _manager().schedule(endpoint_name, endpoint_config_name, updating=True)
         return endpoint
 
     def update_endpoint(self: Any) -> Any:
@@ -144,5 +161,49 @@ def _add_update_endpoint(response_cls: type, backend_cls: type, ActionResult: An
         )
         return ActionResult({"EndpointArn": endpoint.arn})
 
+    backend_cls.create_endpoint = create_endpoint
     backend_cls.update_endpoint = backend_update_endpoint
     response_cls.update_endpoint = update_endpoint
+
+
+def _patch_invoke_endpoint() -> None:
+    responses = _module("moto.sagemakerruntime.responses")
+    response_cls = _attr(responses, "SageMakerRuntimeResponse")
+    _attr(response_cls, "invoke_endpoint")
+    from sagestep.local.endpoints import EndpointError
+
+    def invoke_endpoint(self: Any) -> Any:
+        endpoint_name = self.path.split("/")[2]
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        body = self.body if isinstance(self.body, bytes) else (self.body or "").encode()
+        try:
+            status, response_headers, payload, variant = _manager().invoke(
+                endpoint_name,
+                body,
+                headers.get("content-type", "application/json"),
+                headers.get("accept", "application/json"),
+                headers.get("x-amzn-sagemaker-target-variant"),
+                headers.get("x-amzn-sagemaker-inference-id"),
+            )
+        except EndpointError as exc:
+            error = json.dumps({"__type": "ValidationError", "message": str(exc)})
+            return 400, {"status": 400, "x-amzn-ErrorType": "ValidationError", "Content-Type": "application/json"}, error
+        if status >= 400:
+            original = payload.decode("utf-8", "replace")
+            error = json.dumps(
+                {
+                    "message": f"Received client error ({status}) from model with message \"{original}\".",
+                    "OriginalStatusCode": status,
+                    "OriginalMessage": original,
+                    "LogStreamArn": f"local:{endpoint_name}/{variant}",
+                }
+            )
+            return 424, {"status": 424, "x-amzn-ErrorType": "ModelError", "Content-Type": "application/json"}, error
+        reply = {
+            "status": 200,
+            "Content-Type": response_headers.get("Content-Type", "application/json"),
+            "x-Amzn-Invoked-Production-Variant": variant,
+        }
+        return 200, reply, payload
+
+    response_cls.invoke_endpoint = invoke_endpoint

@@ -65,14 +65,19 @@ class Workspace:
     def object_path(self, bucket: str, key: str) -> Path:
         return self.s3_dir / bucket / key
 
-    def load_s3(self, s3: Any) -> int:
+    def load_s3(self, s3: Any, only_new: bool = False) -> int:
+        """Put the workspace's files into (moto's) S3; with only_new, just those S3 does not have yet."""
         count = 0
         existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
         for bucket_dir in sorted(p for p in self.s3_dir.iterdir() if p.is_dir()):
             if bucket_dir.name not in existing:
                 s3.create_bucket(Bucket=bucket_dir.name)
+            known: set[str] = set()
+            if only_new and bucket_dir.name in existing:
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket_dir.name):
+                    known.update(item["Key"] for item in page.get("Contents", []))
             for path in sorted(bucket_dir.rglob("*")):
-                if path.is_file():
+                if path.is_file() and path.suffix != ".tmp" and path.relative_to(bucket_dir).as_posix() not in known:
                     s3.put_object(Bucket=bucket_dir.name, Key=path.relative_to(bucket_dir).as_posix(), Body=path.read_bytes())
                     count += 1
         return count

@@ -1,7 +1,11 @@
-"""A script-mode inference program for runtime tests: score = Income / 1000."""
+"""A script-mode inference program for runtime tests: score = Income / scale."""
 
 import json
 import os
+
+
+class BadRequest(ValueError):
+    status_code = 400
 
 
 def model_fn(model_dir):
@@ -10,8 +14,12 @@ def model_fn(model_dir):
 
 
 def input_fn(body, content_type):
-    assert content_type == "text/csv", content_type
-    return [[float(v) for v in line.split(",")] for line in body.splitlines()]
+    if content_type != "text/csv":
+        raise BadRequest(f"content type {content_type} is not supported; send text/csv")
+    try:
+        return [[float(v) for v in line.split(",")] for line in body.splitlines()]
+    except ValueError as exc:
+        raise BadRequest(f"row is not numeric: {exc}") from exc
 
 
 def predict_fn(rows, model):

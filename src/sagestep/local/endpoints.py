@@ -1,0 +1,275 @@
+"""SageMaker real-time endpoints, locally: one model-server process per production variant, a weighted router.
+
+CreateEndpoint / UpdateEndpoint (patched into moto's SageMaker backend) start the variants' servers in the
+background: the endpoint is `Creating` / `Updating` until every variant answers `/ping`, then `InService`. A
+variant that cannot load (missing artifact, broken code) makes a new endpoint `Failed` with the server's error as
+FailureReason; a failed update leaves the endpoint `InService` on its previous config with the FailureReason
+set, as SageMaker's blue/green rollback does. InvokeEndpoint (boto3 `sagemaker-runtime`) is routed by
+`TargetVariant`, else at random by the variants' current weights (UpdateEndpointWeightsAndCapacities changes
+them). Servers live as long as the runtime session; an InService endpoint from an earlier session is started
+again on its first invocation.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sagestep.local.jobs import S3Store, parse_s3_uri
+
+START_TIMEOUT_SECONDS = 60.0
+
+
+class EndpointError(RuntimeError):
+    pass
+
+
+@dataclass
+class VariantServer:
+    variant: str
+    model_name: str
+    process: subprocess.Popen
+    port: int
+    connections: threading.local = field(default_factory=threading.local, repr=False)
+
+    def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        conn = getattr(self.connections, "conn", None)
+        if conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.connections.conn = conn
+        try:
+            conn.request("POST", "/invocations", body=body, headers=headers)
+            response = conn.getresponse()
+        except (ConnectionError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.connections.conn = conn
+            conn.request("POST", "/invocations", body=body, headers=headers)
+            response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+class EndpointManager:
+    def __init__(self, workspace: Path, store: S3Store, backend_getter: Any, python: str = sys.executable) -> None:
+        self.root = workspace / "endpoints"
+        self.s3_root = workspace / "s3"
+        self.store = store
+        self.backend = backend_getter
+        self.python = python
+        self.servers: dict[str, dict[str, VariantServer]] = {}
+        self._lock = threading.RLock()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle driven by the SageMaker backend
+
+    def schedule(self, endpoint_name: str, config_name: str, updating: bool) -> None:
+        thread = threading.Thread(target=self._deploy, args=(endpoint_name, config_name, updating), daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _deploy(self, endpoint_name: str, config_name: str, updating: bool) -> None:
+        backend = self.backend()
+        endpoint = backend.endpoints[endpoint_name]
+        try:
+            servers = self._start_config(endpoint_name, config_name)
+        except EndpointError as exc:
+            endpoint.failure_reason = str(exc)[:1024]
+            endpoint.endpoint_status = "InService" if updating else "Failed"
+            return
+        with self._lock:
+            old = self.servers.get(endpoint_name, {})
+            self.servers[endpoint_name] = servers
+        for server in old.values():
+            server.stop()
+        config = backend.endpoint_configs[config_name]
+        endpoint.endpoint_config_name = config_name
+        endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+        endpoint.data_capture_config = config.data_capture_config
+        endpoint.failure_reason = None
+        endpoint.endpoint_status = "InService"
+
+    def wait_idle(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        for thread in list(self._threads):
+            thread.join(timeout)
+
+    def _start_config(self, endpoint_name: str, config_name: str) -> dict[str, VariantServer]:
+        backend = self.backend()
+        config = backend.endpoint_configs.get(config_name)
+        if config is None:
+            raise EndpointError(f"endpoint config {config_name} does not exist")
+        capture = config.data_capture_config or {}
+        started: dict[str, VariantServer] = {}
+        try:
+            for variant in config.production_variants:
+                started[variant["VariantName"]] = self._start_variant(endpoint_name, config_name, variant, capture)
+        except EndpointError:
+            for server in started.values():
+                server.stop()
+            raise
+        return started
+
+    def _start_variant(self, endpoint_name: str, config_name: str, variant: dict[str, Any], capture: dict[str, Any]) -> VariantServer:
+        backend = self.backend()
+        model_name = variant["ModelName"]
+        model = backend._models.get(model_name)
+        if model is None:
+            raise EndpointError(f"variant {variant['VariantName']}: model {model_name} does not exist")
+        container = model.primary_container or (model.containers or [{}])[0]
+        environment = dict(container.get("Environment") or {})
+        program, submit = environment.get("SAGEMAKER_PROGRAM"), environment.get("SAGEMAKER_SUBMIT_DIRECTORY")
+        if not program or not submit:
+            raise EndpointError(
+                f"variant {variant['VariantName']}: model {model_name} needs SAGEMAKER_PROGRAM and "
+                f"SAGEMAKER_SUBMIT_DIRECTORY in its container Environment to be served locally"
+            )
+        home = self.root / endpoint_name / config_name / variant["VariantName"]
+        if home.exists():
+            shutil.rmtree(home)
+        model_dir, code_dir = home / "model", home / "code"
+        model_dir.mkdir(parents=True)
+        code_dir.mkdir(parents=True)
+        try:
+            self._fetch(container["ModelDataUrl"], model_dir)
+            self._fetch(submit, code_dir)
+        except Exception as exc:
+            raise EndpointError(f"variant {variant['VariantName']}: cannot download the model or code: {exc}") from exc
+        capture_spec: dict[str, Any] = {"enabled": bool(capture.get("EnableCapture", True)) and bool(capture)}
+        if capture_spec["enabled"]:
+            bucket, prefix = parse_s3_uri(capture["DestinationS3Uri"])
+            modes = {option.get("CaptureMode") for option in capture.get("CaptureOptions", [])}
+            capture_spec.update(
+                sampling_percentage=capture.get("InitialSamplingPercentage", 100),
+                destination_dir=str(self.s3_root / bucket / prefix.strip("/")),
+                capture_input="Input" in modes,
+                capture_output="Output" in modes,
+            )
+        port_file = home / "port.json"
+        spec = {
+            "endpoint": endpoint_name,
+            "variant": variant["VariantName"],
+            "program": program,
+            "model_dir": str(model_dir),
+            "code_dir": str(code_dir),
+            "port_file": str(port_file),
+            "capture": capture_spec,
+        }
+        (home / "spec.json").write_text(json.dumps(spec, indent=1))
+        log = open(home / "server.log", "wb")
+        process = subprocess.Popen(
+            # Run as a file, not -m: the variant must import the sagestep of its own code bundle, not this one.
+            [self.python, str(Path(__file__).with_name("model_server.py")), str(home / "spec.json")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**_clean_env(), **{k: str(v) for k, v in environment.items()}},
+        )
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if port_file.exists():
+                answer = json.loads(port_file.read_text())
+                if "error" in answer:
+                    process.wait(timeout=10)
+                    raise EndpointError(f"variant {variant['VariantName']}: the model server failed to start: {answer['error']}")
+                server = VariantServer(variant["VariantName"], model_name, process, int(answer["port"]))
+                if _ping(server.port):
+                    return server
+            if process.poll() is not None:
+                tail = (home / "server.log").read_text(errors="replace")[-800:]
+                raise EndpointError(f"variant {variant['VariantName']}: the model server exited: {tail}")
+            time.sleep(0.05)
+        process.kill()
+        raise EndpointError(f"variant {variant['VariantName']}: the model server did not answer /ping within {START_TIMEOUT_SECONDS:.0f}s")
+
+    def _fetch(self, uri: str, target: Path) -> None:
+        if uri.endswith(".tar.gz"):
+            archive = target.parent / f"{target.name}.tar.gz"
+            self.store.download_object(uri, archive)
+            with tarfile.open(archive) as tar:
+                tar.extractall(target, filter="data")
+            archive.unlink()
+        else:
+            self.store.download_prefix(uri, target)
+
+    # -- invocations
+
+    def invoke(
+        self, endpoint_name: str, body: bytes, content_type: str, accept: str, target_variant: str | None, inference_id: str | None
+    ) -> tuple[int, dict[str, str], bytes, str]:
+        backend = self.backend()
+        endpoint = backend.endpoints.get(endpoint_name)
+        if endpoint is None:
+            raise EndpointError(f"Endpoint {endpoint_name} not found.")
+        if endpoint.endpoint_status not in ("InService", "Updating"):
+            raise EndpointError(f"Endpoint {endpoint_name} is not InService (status {endpoint.endpoint_status}).")
+        with self._lock:
+            servers = self.servers.get(endpoint_name)
+            if servers is None:
+                servers = self._start_config(endpoint_name, endpoint.endpoint_config_name)
+                self.servers[endpoint_name] = servers
+        variant = target_variant or _pick_variant(endpoint.production_variants)
+        server = servers.get(variant)
+        if server is None:
+            raise EndpointError(f"Endpoint {endpoint_name} has no production variant {variant!r} (variants: {sorted(servers)})")
+        headers = {"Content-Type": content_type, "Accept": accept}
+        if inference_id:
+            headers["X-Amzn-SageMaker-Inference-Id"] = inference_id
+        status, response_headers, payload = server.post(body, headers)
+        return status, response_headers, payload, variant
+
+    def variant_port(self, endpoint_name: str, variant: str) -> int:
+        endpoint = self.backend().endpoints[endpoint_name]
+        with self._lock:
+            if endpoint_name not in self.servers:
+                self.servers[endpoint_name] = self._start_config(endpoint_name, endpoint.endpoint_config_name)
+            return self.servers[endpoint_name][variant].port
+
+    def stop_all(self) -> None:
+        self.wait_idle(timeout=START_TIMEOUT_SECONDS)
+        with self._lock:
+            for servers in self.servers.values():
+                for server in servers.values():
+                    server.stop()
+            self.servers.clear()
+
+
+def _pick_variant(variants: list[dict[str, Any]]) -> str:
+    weights = [float(v.get("CurrentWeight", v.get("DesiredWeight", 1.0)) or 0.0) for v in variants]
+    if not any(weights):
+        raise EndpointError("every production variant has weight 0")
+    return random.choices([v["VariantName"] for v in variants], weights=weights)[0]
+
+
+def _ping(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/ping")
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    except OSError:
+        return False
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL="http://127.0.0.1:9", PYTHONUNBUFFERED="1")
+    return env
