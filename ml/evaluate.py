@@ -5,12 +5,14 @@
 M holds model.tar.gz (or an extracted model directory), T the test CSV, C dataset_config.json. Writes to O:
 evaluation.json (Model Monitor model-quality statistics, plus credit metrics and calibration),
 model_quality_constraints.json, bias.json, explainability.json, scores.csv (id, label, score), summary.json
-(the flat numbers the quality gate reads) and manifest.json (hashes of the inputs, the model's hyperparameters).
+(the flat numbers the quality gate reads), manifest.json (hashes of the inputs, the model's hyperparameters) and
+sample_payload.tar.gz (held-out rows in request format: the package's SamplePayloadUrl).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import tarfile
@@ -38,6 +40,8 @@ MODEL_ARCHIVE = "model.tar.gz"
 CONSTRAINED_METRICS = ("auc", "accuracy", "precision", "recall", "f1")
 CONSTRAINT_STD_MULTIPLIER = 3.0
 EXPLAIN_MAX_ROWS = 5000
+SAMPLE_PAYLOAD = "sample_payload.tar.gz"
+SAMPLE_ROWS = 10
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -112,6 +116,18 @@ def open_model(model_dir: Path, workdir: Path) -> ScoringModel:
                     f"the training job's model artifact")
 
 
+def sample_payload(model: ScoringModel, test: pd.DataFrame, rows: int = SAMPLE_ROWS) -> bytes:
+    """Held-out rows as the endpoint takes them (CSV in the model's feature order, header first), tar.gz'd:
+    registered as the package's SamplePayloadUrl, read by the deployment smoke test."""
+    csv_bytes = test.loc[:, list(model.features)].head(rows).to_csv(index=False).encode("utf-8")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("sample.csv")
+        info.size = len(csv_bytes)
+        archive.addfile(info, io.BytesIO(csv_bytes))
+    return buffer.getvalue()
+
+
 def write_json(path: Path, document: Any) -> None:
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
@@ -138,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out / "bias.json", result.bias)
     write_json(out / "explainability.json", result.explainability)
     result.scores.to_csv(out / "scores.csv", index=False)
+    (out / SAMPLE_PAYLOAD).write_bytes(sample_payload(model, test))
     write_json(out / "summary.json", result.summary)
     archive = args.model_dir / MODEL_ARCHIVE
     write_json(out / "manifest.json", {

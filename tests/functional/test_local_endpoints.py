@@ -137,3 +137,27 @@ def test_failed_update_keeps_the_previous_config_in_service(runtime):
     assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == "blue"
     assert described["FailureReason"]
     assert smr.invoke_endpoint(EndpointName="bluegreen", ContentType="text/csv", Body=b"500,1")["Body"].read() == b"0.500"
+
+
+def test_invocations_are_published_as_sagemaker_cloudwatch_metrics(runtime):
+    sagemaker, smr = runtime.client("sagemaker"), runtime.client("sagemaker-runtime")
+    sagemaker.create_endpoint_config(EndpointConfigName="metrics", ProductionVariants=[variant("Only", "champion", 1.0)])
+    sagemaker.create_endpoint(EndpointName="metered", EndpointConfigName="metrics")
+    assert wait_status(sagemaker, "metered")["EndpointStatus"] == "InService"
+    for _ in range(5):
+        smr.invoke_endpoint(EndpointName="metered", ContentType="text/csv", Body=b"100,1")
+    with pytest.raises(smr.exceptions.ModelError):
+        smr.invoke_endpoint(EndpointName="metered", ContentType="text/csv", Body=b"x,1")
+    runtime.sync_from_disk()
+    cloudwatch = runtime.client("cloudwatch")
+    dims = [{"Name": "EndpointName", "Value": "metered"}, {"Name": "VariantName", "Value": "Only"}]
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    def total(metric):
+        points = cloudwatch.get_metric_statistics(Namespace="AWS/SageMaker", MetricName=metric, Dimensions=dims,
+                                                  StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1),
+                                                  Period=3600, Statistics=["Sum", "SampleCount"])["Datapoints"]
+        return sum(p["Sum"] for p in points)
+    assert total("Invocations") == 6
+    assert total("Invocation4XXErrors") == 1

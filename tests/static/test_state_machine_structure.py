@@ -113,5 +113,5 @@ def test_service_task_parameters_match_the_botocore_model(logical_id):
         shape = awsmodel.operation_model(service, action).input_shape
         if service == "sns":
             continue  # Step Functions accepts a JSON object as Message; checked at run time
-        _check_keys(shape, state.get("Parameters", {}), name, errors)
+        _check_keys(shape, state.get("Parameters", state.get("Arguments", {})), name, errors)
     assert errors == []

@@ -24,6 +24,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--output-json", type=Path, help="write the execution record (status, output, history) here")
     run.set_defaults(func=cmd_run)
 
+    endpoints = commands.add_parser("endpoints", help="list local endpoints, their variants and weights")
+    add_runtime_arguments(endpoints)
+    endpoints.set_defaults(func=cmd_endpoints)
+
+    invoke = commands.add_parser("invoke", help="score a request body with a local endpoint (InvokeEndpoint)")
+    invoke.add_argument("endpoint")
+    invoke.add_argument("--body", required=True, type=Path, help="request body file (CSV rows or JSON)")
+    invoke.add_argument("--content-type", help="default: text/csv for .csv files, else application/json")
+    invoke.add_argument("--accept", default="application/json")
+    invoke.add_argument("--target-variant")
+    invoke.add_argument("--inference-id")
+    add_runtime_arguments(invoke)
+    invoke.set_defaults(func=cmd_invoke)
+
     history = commands.add_parser("history", help="print the event history of a past local execution")
     history.add_argument("execution", help="execution ARN or name")
     history.add_argument("--workspace", type=Path, default=Path(".sagestep"))
@@ -162,4 +176,44 @@ def cmd_history(args: argparse.Namespace) -> int:
         summary = details.get("name") or details.get("resource") or details.get("error") or ""
         extra = f" {details['error']}: {_shorten(str(details.get('cause', '')), 300)}" if "error" in details else ""
         print(f"{event['id']:4d} {str(event['timestamp'])[11:23]} {event['type']:<32} {summary}{extra}")
+    return 0
+
+
+def cmd_endpoints(args: argparse.Namespace) -> int:
+    with open_runtime(args) as runtime:
+        sagemaker = runtime.client("sagemaker")
+        names = [e["EndpointName"] for e in sagemaker.list_endpoints().get("Endpoints", [])]
+        if not names:
+            print("no local endpoints")
+        for name in sorted(names):
+            described = sagemaker.describe_endpoint(EndpointName=name)
+            print(f"{name}  {described['EndpointStatus']}  config {described['EndpointConfigName']}")
+            if described.get("FailureReason"):
+                print(f"    failure: {_shorten(described['FailureReason'], 300)}")
+            for variant in described.get("ProductionVariants", []):
+                print(f"    {variant['VariantName']:<16} weight {variant.get('CurrentWeight', '-')}")
+    return 0
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    try:
+        body = args.body.read_bytes()
+    except FileNotFoundError as exc:
+        raise UserError(f"{args.body}: body file not found") from exc
+    content_type = args.content_type or ("text/csv" if args.body.suffix == ".csv" else "application/json")
+    with open_runtime(args) as runtime:
+        runtime_client = runtime.client("sagemaker-runtime")
+        kwargs = {"EndpointName": args.endpoint, "ContentType": content_type, "Accept": args.accept, "Body": body}
+        if args.target_variant:
+            kwargs["TargetVariant"] = args.target_variant
+        if args.inference_id:
+            kwargs["InferenceId"] = args.inference_id
+        try:
+            response = runtime_client.invoke_endpoint(**kwargs)
+        except runtime_client.exceptions.ModelError as exc:
+            raise UserError(f"{args.endpoint}: the model rejected the request ({exc.response.get('OriginalStatusCode')}): {exc.response.get('OriginalMessage')}") from exc
+        except runtime_client.exceptions.ValidationError as exc:
+            raise UserError(str(exc)) from exc
+        print(response["Body"].read().decode())
+        print(f"(variant {response.get('InvokedProductionVariant')})", file=sys.stderr)
     return 0

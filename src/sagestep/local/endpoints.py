@@ -77,6 +77,7 @@ class EndpointManager:
         self.servers: dict[str, dict[str, VariantServer]] = {}
         self._lock = threading.RLock()
         self._threads: list[threading.Thread] = []
+        self._metrics: list[tuple[str, str, str, float, str]] = []  # endpoint, variant, metric, value, unit
 
     # -- lifecycle driven by the SageMaker backend
 
@@ -93,6 +94,10 @@ class EndpointManager:
         except EndpointError as exc:
             endpoint.failure_reason = str(exc)[:1024]
             endpoint.endpoint_status = "InService" if updating else "Failed"
+            return
+        if backend.endpoints.get(endpoint_name) is not endpoint:  # deleted while its servers were starting
+            for server in servers.values():
+                server.stop()
             return
         with self._lock:
             old = self.servers.get(endpoint_name, {})
@@ -230,8 +235,45 @@ class EndpointManager:
         headers = {"Content-Type": content_type, "Accept": accept}
         if inference_id:
             headers["X-Amzn-SageMaker-Inference-Id"] = inference_id
+        started = time.perf_counter()
         status, response_headers, payload = server.post(body, headers)
+        overhead_us = (time.perf_counter() - started) * 1e6
+        model_us = float(response_headers.get("X-Sagestep-Model-Latency-Ms", 0) or 0) * 1000
+        observed = [("Invocations", 1.0, "None"), ("Invocation4XXErrors", float(400 <= status < 500), "None"),
+                    ("Invocation5XXErrors", float(status >= 500), "None"), ("InvocationModelErrors", float(status >= 400), "None")]
+        if status < 400:
+            observed += [("ModelLatency", model_us, "Microseconds"), ("OverheadLatency", max(0.0, overhead_us - model_us), "Microseconds")]
+        with self._lock:
+            self._metrics.extend((endpoint_name, variant, name, value, unit) for name, value, unit in observed)
         return status, response_headers, payload, variant
+
+    def publish_metrics(self, cloudwatch: Any) -> int:
+        """Put what the invocations observed into CloudWatch as SageMaker does (namespace AWS/SageMaker, dimensions
+        EndpointName and VariantName), so alarms and the A/B guardrails read the same metrics locally."""
+        with self._lock:
+            pending, self._metrics = self._metrics, []
+        grouped: dict[tuple[str, str, str, str], list[float]] = {}
+        for endpoint_name, variant, name, value, unit in pending:
+            grouped.setdefault((endpoint_name, variant, name, unit), []).append(value)
+        data = []
+        for (endpoint_name, variant, name, unit), values in grouped.items():
+            counts: dict[float, float] = {}
+            for value in values:
+                key = round(value, 0) if unit == "Microseconds" else value
+                counts[key] = counts.get(key, 0.0) + 1.0
+            items = sorted(counts.items())
+            for start in range(0, len(items), 150):  # PutMetricData takes at most 150 values per datum
+                chunk = items[start:start + 150]
+                data.append({
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": variant}],
+                    "Values": [v for v, _ in chunk],
+                    "Counts": [c for _, c in chunk],
+                    "Unit": unit,
+                })
+        for start in range(0, len(data), 500):
+            cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[start:start + 500])
+        return len(pending)
 
     def variant_port(self, endpoint_name: str, variant: str) -> int:
         endpoint = self.backend().endpoints[endpoint_name]
@@ -239,6 +281,12 @@ class EndpointManager:
             if endpoint_name not in self.servers:
                 self.servers[endpoint_name] = self._start_config(endpoint_name, endpoint.endpoint_config_name)
             return self.servers[endpoint_name][variant].port
+
+    def stop(self, endpoint_name: str) -> None:
+        with self._lock:
+            servers = self.servers.pop(endpoint_name, {})
+        for server in servers.values():
+            server.stop()
 
     def stop_all(self) -> None:
         self.wait_idle(timeout=START_TIMEOUT_SECONDS)

@@ -68,6 +68,7 @@ class RuntimeHooks:
         self.lambda_lock = threading.RLock()
         self.job_runner: Any = None
         self.endpoint_manager: Any = None
+        self.before_lambda: Callable[[], Any] | None = None
 
     def function_for(self, name_or_arn: str) -> FunctionSpec:
         key = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
@@ -336,6 +337,8 @@ class _LambdaContext:
 
 def _patched_invoke_lambda_function(parameters: dict, region: str, state_credentials: Any) -> dict:
     spec = HOOKS.function_for(parameters["FunctionName"])
+    if HOOKS.before_lambda is not None:
+        HOOKS.before_lambda()  # a function sees what model servers and traffic wrote, as it would in AWS
     payload = parameters.get("Payload")
     if isinstance(payload, (bytes, bytearray)):
         payload = payload.decode("utf-8")

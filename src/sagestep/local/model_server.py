@@ -101,7 +101,7 @@ class Variant:
         )
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        data = self.program.input_fn(body.decode("utf-8"), content_type)
+        data = self.program.input_fn(body, content_type)  # bytes, as the inference toolkit passes them
         prediction = self.program.predict_fn(data, self.model)
         result = self.program.output_fn(prediction, accept)
         payload, out_type = (result if isinstance(result, tuple) else (result, accept))

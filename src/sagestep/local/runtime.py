@@ -103,6 +103,9 @@ class LocalRuntime:
     # ------------------------------------------------------------------------------------ lifecycle
 
     def __enter__(self) -> LocalRuntime:
+        if engine.HOOKS.job_runner is not None:
+            raise RuntimeError_("a LocalRuntime is already active in this process; moto's state is process-wide, so "
+                                "leave the first one before entering another")
         self.workspace.open()
         try:
             self._start()
@@ -138,6 +141,7 @@ class LocalRuntime:
         engine.HOOKS.job_runner = self.runner
         self.endpoints = EndpointManager(self.workspace.root, S3Store(lambda: self.client("s3")), self._sagemaker_backend)
         engine.HOOKS.endpoint_manager = self.endpoints
+        engine.HOOKS.before_lambda = self.sync_from_disk
         self.workspace.load_s3(self.client("s3"))
         self.workspace.load_sagemaker(self._sagemaker_backend())
         self._restore_jobs()
@@ -157,6 +161,7 @@ class LocalRuntime:
                 self._mock = None
             engine.HOOKS.job_runner = None
             engine.HOOKS.endpoint_manager = None
+            engine.HOOKS.before_lambda = None
             engine.HOOKS.functions = {}
             if self._saved_env is not None:
                 os.environ.clear()
@@ -375,7 +380,9 @@ class LocalRuntime:
         return json.loads(self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
     def sync_from_disk(self) -> int:
-        """Load objects that other processes (model servers writing data capture) put in the workspace's s3/."""
+        """Load what other processes left in the workspace (model servers' data capture, traffic labels) into S3,
+        and the endpoints' invocation metrics into CloudWatch."""
+        self.endpoints.publish_metrics(self.client("cloudwatch"))
         return self.workspace.load_s3(self.client("s3"), only_new=True)
 
     def local_path(self, s3_uri: str) -> Path:

@@ -161,7 +161,14 @@ def _add_update_endpoint(response_cls: type, backend_cls: type, ActionResult: An
         )
         return ActionResult({"EndpointArn": endpoint.arn})
 
+    original_delete = _attr(backend_cls, "delete_endpoint")
+
+    def delete_endpoint(self: Any, endpoint_name: str) -> None:
+        original_delete(self, endpoint_name)
+        _manager().stop(endpoint_name)
+
     backend_cls.create_endpoint = create_endpoint
+    backend_cls.delete_endpoint = delete_endpoint
     backend_cls.update_endpoint = backend_update_endpoint
     response_cls.update_endpoint = update_endpoint
 

@@ -14,6 +14,7 @@ def model_fn(model_dir):
 
 
 def input_fn(body, content_type):
+    body = body.decode("utf-8") if isinstance(body, bytes) else body
     if content_type != "text/csv":
         raise BadRequest(f"content type {content_type} is not supported; send text/csv")
     try:

@@ -1,0 +1,156 @@
+"""Path tests of statemachines/deployment.asl.json in the local runtime, with models trained on real credit data.
+
+The tests share one runtime and run in file order: first deployment, blue/green update, smoke test failure
+(rolled back), a model that cannot start (update rolled back by the endpoint); the timeout path uses its own runtime.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from sagestep.dataset_config import load_dataset_config
+from sagestep.local import LocalRuntime
+from sagestep.preprocess import prepare_data, split_data
+from sagestep.training import parse_hyperparameters, train_model
+from tests.conftest import REPO_ROOT, load_event
+
+ENDPOINT = "sagestep-dev-credit"
+
+
+def tar_dir(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(directory.iterdir()):
+            archive.add(str(path), arcname=path.name)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained_models(credit_data, tmp_path_factory) -> dict[str, bytes]:
+    config = load_dataset_config(REPO_ROOT / "ml" / "config" / "credit_data.yaml")
+    splits = split_data(prepare_data(credit_data, config), config)
+    models = {}
+    for name, seed in (("v1", "1"), ("v2", "2")):
+        params = parse_hyperparameters({"algorithm": "lightgbm", "num_round": "80", "learning_rate": "0.1", "seed": seed})
+        model = train_model(splits.train, splits.validation, config, params, log=lambda _: None).model
+        directory = tmp_path_factory.mktemp(name)
+        model.save(directory)
+        models[name] = tar_dir(directory)
+    return models
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory):
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("ws"), time_scale=0.01) as rt:
+        yield rt
+
+
+def register(runtime: LocalRuntime, name: str, artifact: bytes, submit_directory: str | None = None) -> str:
+    """Put a model artifact in S3 and register it as an Approved package, as training + approval would."""
+    bucket = runtime.bucket("ArtifactsBucket")
+    runtime.client("s3").put_object(Bucket=bucket, Key=f"test-models/{name}/model.tar.gz", Body=artifact)
+    runtime.client("s3").put_object(Bucket=bucket, Key=f"test-models/{name}/sample_payload.tar.gz", Body=sample_payload())
+    code = runtime.state_machines["TrainingStateMachine"].substitutions["CodeS3Uri"] + "sourcedir.tar.gz"
+    sagemaker = runtime.client("sagemaker")
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName="sagestep-credit-dev",
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [
+                {
+                    "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+                    "ModelDataUrl": f"s3://{bucket}/test-models/{name}/model.tar.gz",
+                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": submit_directory or code},
+                }
+            ],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        SamplePayloadUrl=f"s3://{bucket}/test-models/{name}/sample_payload.tar.gz",
+        CustomerMetadataProperties={"DatasetName": "credit_data"},
+    )["ModelPackageArn"]
+    return arn
+
+
+def sample_payload() -> bytes:
+    """The real held-out rows of events/smoke_test_credit_data.json, packed as ml/evaluate.py packs them."""
+    event = load_event("smoke_test_credit_data")
+    text = ",".join(event["FeatureNames"]) + "\n" + "\n".join(event["Rows"]) + "\n"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("sample.csv")
+        info.size = len(text.encode())
+        archive.addfile(info, io.BytesIO(text.encode()))
+    return buffer.getvalue()
+
+
+def endpoint(runtime: LocalRuntime) -> dict:
+    return runtime.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
+
+
+def test_first_deployment_creates_the_endpoint_smoke_tests_and_records_it(runtime, trained_models):
+    arn = register(runtime, "v1", trained_models["v1"])
+    record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-v1")
+    assert record.status == "SUCCEEDED", record.cause
+    assert "Create endpoint" in record.states_entered() and "Update endpoint" not in record.states_entered()
+    assert endpoint(runtime)["EndpointStatus"] == "InService"
+    metadata = runtime.client("sagemaker").describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
+    assert metadata["DeployedEndpoint"] == ENDPOINT and metadata["DeployedEndpointConfig"] == endpoint(runtime)["EndpointConfigName"]
+    response = runtime.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=ENDPOINT, ContentType="text/csv", Accept="application/json", Body=b"9,60,30,73,129,0,0,800,846,rent,married,no,freelance"
+    )
+    prediction = json.loads(response["Body"].read())["predictions"][0]
+    assert 0.0 <= prediction["score"] <= 1.0 and prediction["decision"] in ("approve", "decline")
+
+
+def test_second_approval_updates_the_endpoint_blue_green(runtime, trained_models):
+    before = endpoint(runtime)["EndpointConfigName"]
+    arn = register(runtime, "v2", trained_models["v2"])
+    record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-v2")
+    assert record.status == "SUCCEEDED", record.cause
+    assert "Update endpoint" in record.states_entered()
+    after = endpoint(runtime)
+    assert after["EndpointStatus"] == "InService" and after["EndpointConfigName"] != before
+
+
+def test_failed_smoke_test_restores_the_previous_config(runtime):
+    # GIVEN a package whose serving code answers in the wrong shape (plain numbers, not the JSON schema)
+    good = endpoint(runtime)["EndpointConfigName"]
+    bucket = runtime.bucket("ArtifactsBucket")
+    runtime.client("s3").put_object(
+        Bucket=bucket, Key="test-code/wrong-shape/inference.py", Body=(REPO_ROOT / "tests" / "functional" / "jobs" / "inference.py").read_bytes()
+    )
+    toy = io.BytesIO()
+    with tarfile.open(fileobj=toy, mode="w:gz") as archive:
+        content = json.dumps({"scale": 1000}).encode()
+        info = tarfile.TarInfo("model.json")
+        info.size = len(content)
+        archive.addfile(info, io.BytesIO(content))
+    arn = register(runtime, "wrong-shape", toy.getvalue(), submit_directory=f"s3://{bucket}/test-code/wrong-shape/")
+    record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-wrong-shape")
+    # THEN the deployment fails, the previous config serves again, and the failure is notified
+    assert record.status == "FAILED" and record.error == "SmokeTestFailed"
+    assert "Restore previous config" in record.states_entered()
+    runtime.endpoints.wait_idle()
+    assert endpoint(runtime)["EndpointConfigName"] == good
+    assert any("deployment failed" in (n["Subject"] or "") for n in runtime.notifications())
+
+
+def test_model_that_cannot_start_is_rolled_back_by_the_endpoint(runtime):
+    good = endpoint(runtime)["EndpointConfigName"]
+    arn = register(runtime, "broken", b"this is not a tarball")
+    record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-broken")
+    assert record.status == "FAILED" and record.error == "UpdateRolledBack"
+    assert endpoint(runtime)["EndpointConfigName"] == good
+
+
+def test_unapproved_package_is_refused(runtime, trained_models):
+    arn = register(runtime, "pending", trained_models["v1"])
+    runtime.client("sagemaker").update_model_package(ModelPackageArn=arn, ModelApprovalStatus="PendingManualApproval")
+    record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-pending")
+    assert record.status == "FAILED" and record.error == "PackageNotApproved"

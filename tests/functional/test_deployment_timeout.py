@@ -1,0 +1,16 @@
+"""The deployment's deadline path, in a runtime of its own (MaxWaitAttempts=1)."""
+
+from __future__ import annotations
+
+from sagestep.local import LocalRuntime
+from tests.conftest import REPO_ROOT
+from tests.functional.test_deployment_pipeline import register, trained_models  # noqa: F401 - fixture
+
+
+def test_endpoint_not_in_service_before_the_deadline_times_out_and_is_removed(tmp_path, trained_models):
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path, time_scale=0.001, parameter_overrides={"MaxWaitAttempts": "1"}) as runtime:
+        arn = register(runtime, "v1", trained_models["v1"])
+        record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-timeout")
+        assert record.status == "FAILED" and record.error == "DeploymentTimedOut"
+        assert "Delete new endpoint" in record.states_entered()
+        assert runtime.client("sagemaker").list_endpoints()["Endpoints"] == []
