@@ -10,6 +10,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import json
+
+from sagestep import approvals
 from sagestep.cli import UserError
 from sagestep.cli.local import LiveReporter, add_runtime_arguments, open_runtime, read_input
 
@@ -50,20 +53,64 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 1
         output = record.output
         package_arn = output["Registered"]["ModelPackageArn"]
-        package = runtime.client("sagemaker").describe_model_package(ModelPackageName=package_arn)
+        sagemaker = runtime.client("sagemaker")
+        package = sagemaker.describe_model_package(ModelPackageName=package_arn)
         run_prefix = output["Run"]["OutputS3Uri"]
         run_dir = runtime.local_path(run_prefix)
         report = _write_report(runtime, record, run_dir)
-    metadata = package.get("CustomerMetadataProperties", {})
-    print()
-    print(f"Registered model package {package_arn}")
-    print(f"  status        {package['ModelApprovalStatus']}")
-    print(f"  test AUC      {metadata.get('TestAuc')}   (gate: {', '.join(output['Gate']['Reasons']) or 'all checks passed'})")
-    print(f"  run outputs   {run_dir}/  (preprocess/, train/, evaluation/, baseline/)")
-    print(f"  report        {report}")
-    print(f"  history       sagestep local history {record.name} --workspace {args.workspace}")
-    print(f"  approve with  sagestep models approve {package_arn} --by YOUR_NAME --reason '...' --workspace {args.workspace}")
+        metadata = package.get("CustomerMetadataProperties", {})
+        print()
+        print(f"Registered model package {package_arn}")
+        print(f"  test AUC      {metadata.get('TestAuc')}   (gate: {', '.join(output['Gate']['Reasons']) or 'all checks passed'})")
+        print(f"  run outputs   {run_dir}/  (preprocess/, train/, evaluation/, baseline/)")
+        print(f"  report        {report}")
+        print(f"  history       sagestep local history {record.name} --workspace {args.workspace}")
+
+        print("\nApproving it (as a reviewer would in the Model Registry) and deploying it with DeploymentStateMachine")
+        approvals.decide(sagemaker, package_arn, "approve", by="sagestep demo", reason="demo: gate passed, report reviewed")
+        deployment = runtime.wait(runtime.start("DeploymentStateMachine", {"ModelPackageArn": package_arn}),
+                                  on_event=reporter.on_event, on_tick=reporter.on_tick)
+        if deployment.status != "SUCCEEDED":
+            print(f"\nThe deployment ended {deployment.status}: {deployment.error}: {deployment.cause}")
+            return 1
+        endpoint = runtime.resolver.resolve({"Fn::Sub": "sagestep-${Environment}-credit"})
+        scored = _score_held_out_rows(runtime, endpoint, run_dir, metadata.get("DatasetName", ""))
+        runtime.endpoints.stop_all()  # flushes the data capture files
+        runtime.sync_from_disk()
+        runtime.save()
+        capture_dir = runtime.local_path(f"s3://{runtime.bucket('ArtifactsBucket')}/capture/{endpoint}/")
+        captured = sorted(capture_dir.rglob("*.jsonl"))
+    print(f"\nEndpoint {endpoint} is InService (local); {scored} held-out applications scored through it.")
+    print(f"  captured      {sum(1 for f in captured for _ in f.open())} records in {len(captured)} file(s) under {capture_dir}/")
+    print(f"  endpoints     sagestep local endpoints --workspace {args.workspace}")
     return 0
+
+
+def _score_held_out_rows(runtime: Any, endpoint: str, run_dir: Path, dataset: str, rows: int = 200) -> int:
+    """Send real held-out applications (never seen in training) through the endpoint, one request each."""
+    import csv
+
+    from sagestep import smoke
+
+    sample = run_dir / "evaluation" / "sample_payload.tar.gz"
+    features = smoke.rows_from_sample_payload(sample.read_bytes(), str(sample))["FeatureNames"]
+    test_file = next((run_dir / "preprocess" / "test").glob("*.csv"))
+    with open(test_file, newline="") as handle:
+        records = list(csv.DictReader(handle))[:rows]
+    client = runtime.client("sagemaker-runtime")
+    shown = 0
+    for index, record in enumerate(records):
+        line = smoke.csv_line([record[name] for name in features])
+        response = client.invoke_endpoint(
+            EndpointName=endpoint, ContentType="text/csv", Accept="application/json", Body=line.encode(),
+            InferenceId=f"demo-{index}",
+        )
+        prediction = json.loads(response["Body"].read())["predictions"][0]
+        if prediction["decision"] == "decline" and shown < 3:
+            shown += 1
+            print(f"  {dataset} test application {index}: score {prediction['score']:.3f} -> decline; reason codes: "
+                  f"{', '.join(prediction['reason_codes'])}")
+    return len(records)
 
 
 def _write_report(runtime: Any, record: Any, run_dir: Path) -> Path:
