@@ -14,3 +14,13 @@ def test_endpoint_not_in_service_before_the_deadline_times_out_and_is_removed(tm
         assert record.status == "FAILED" and record.error == "DeploymentTimedOut"
         assert "Delete new endpoint" in record.states_entered()
         assert runtime.client("sagemaker").list_endpoints()["Endpoints"] == []
+
+
+def test_first_deployment_whose_endpoint_fails_is_removed_and_notified(tmp_path):
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path, time_scale=0.01) as runtime:
+        arn = register(runtime, "broken", b"this is not a tarball")
+        record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-failed")
+        assert record.status == "FAILED" and record.error == "EndpointFailed"
+        assert "Delete new endpoint" in record.states_entered()
+        assert runtime.client("sagemaker").list_endpoints()["Endpoints"] == []
+        assert any("deployment failed" in (n["Subject"] or "") for n in runtime.notifications())

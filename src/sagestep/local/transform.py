@@ -64,6 +64,7 @@ def run_transform(job: LocalJob, runner: JobRunner) -> None:
         "split_type": request["TransformInput"].get("SplitType", "None"),
         "batch_strategy": request.get("BatchStrategy", "MultiRecord"),
         "join_source": (request.get("DataProcessing") or {}).get("JoinSource", "None"),
+        "capture": _capture_spec(job, runner, request.get("DataCaptureConfig")),
     }
     spec_path = job.root / "transform_spec.json"
     spec_path.write_text(json.dumps(spec))
@@ -78,7 +79,22 @@ def run_transform(job: LocalJob, runner: JobRunner) -> None:
         runner._finish(job, "Failed", runner.failure_reason(job, code, tail))
         return
     runner.store.upload_dir(output_dir, request["TransformOutput"]["S3OutputPath"])
+    if spec["capture"] and Path(spec["capture"]["directory"]).is_dir():
+        runner.store.upload_dir(Path(spec["capture"]["directory"]), spec["capture"]["s3_uri"])
     runner._finish(job, "Completed")
+
+
+def _capture_spec(job: LocalJob, runner: JobRunner, config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Batch data capture, written locally as endpoint-style JSONL records (see README: differences from AWS)
+    under <DestinationS3Uri>/<job>/AllTraffic/yyyy/mm/dd/hh/, so the same monitoring code reads both."""
+    if not config:
+        return None
+    bucket, prefix = parse_s3_uri(config["DestinationS3Uri"])
+    return {
+        "directory": str(job.root / "capture"),
+        "s3_uri": f"s3://{bucket}/{prefix.strip('/')}/{job.name}/AllTraffic",
+        "generate_inference_id": bool(config.get("GenerateInferenceId", False)),
+    }
 
 
 def _fetch_archive_or_prefix(runner: JobRunner, uri: str, target: Path) -> None:
