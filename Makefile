@@ -4,8 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WORKSPACE ?= .sagestep
+# `sagestep validate` runs `sam validate --lint` from its own venv (aws-sam-cli pins its own boto3) and, as a
+# second opinion on the ASL, asl-validator pinned in tools/asl-validator/package.json.
+SAM_CLI_VERSION := 1.170.0
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
+ASL_DIR := tools/asl-validator
+ASL_STAMP := $(ASL_DIR)/node_modules/.installed
 
-.PHONY: demo test unit functional static bench clean
+.PHONY: demo test unit functional static validate bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
@@ -13,10 +20,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(SAM_STAMP):
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
+	touch $(SAM_STAMP)
+
+$(ASL_STAMP): $(ASL_DIR)/package.json $(ASL_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found; install Node.js (asl-validator checks the state machines)"; exit 2; }
+	npm ci --prefix $(ASL_DIR) --no-audit --no-fund --silent
+	touch $(ASL_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/sagestep demo --workspace $(WORKSPACE)
 
-test: $(STAMP)
+test: $(STAMP) $(SAM_STAMP) $(ASL_STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile tests
 
 unit: $(STAMP)
@@ -25,11 +43,22 @@ unit: $(STAMP)
 functional: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile tests/functional
 
-static: $(STAMP)
+static: $(STAMP) $(SAM_STAMP) $(ASL_STAMP)
 	$(PY) -m pytest tests/static
 
-bench: $(STAMP)
+validate: $(STAMP) $(SAM_STAMP) $(ASL_STAMP)
+	$(VENV)/bin/sagestep validate
+
+# Peers for benchmarks live in their own venv: they pin their own versions of shared libraries.
+BENCH_STAMP := .venv-bench/.installed
+$(BENCH_STAMP):
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet mlflow==3.17.2 mlflow-skinny==3.17.2 lightgbm==4.7.0
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "error: wrk not found; install the Debian package wrk"; exit 2; }
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(WORKSPACE)
+	rm -rf $(VENV) $(SAM_VENV) $(ASL_DIR)/node_modules $(WORKSPACE)

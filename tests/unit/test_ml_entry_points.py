@@ -21,7 +21,7 @@ from sagestep.preprocess import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVALUATION_FILES = {"evaluation.json", "model_quality_constraints.json", "bias.json", "explainability.json",
-                    "scores.csv", "summary.json", "manifest.json"}
+                    "scores.csv", "summary.json", "manifest.json", "sample_payload.tar.gz"}
 
 
 def run(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -99,17 +99,17 @@ class EndpointManager:
             for server in servers.values():
                 server.stop()
             return
-        with self._lock:
+        config = backend.endpoint_configs[config_name]
+        with self._lock:  # servers and variant weights switch together: no request is routed to a stopped variant
             old = self.servers.get(endpoint_name, {})
             self.servers[endpoint_name] = servers
+            endpoint.endpoint_config_name = config_name
+            endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+            endpoint.data_capture_config = config.data_capture_config
+            endpoint.failure_reason = None
+            endpoint.endpoint_status = "InService"
         for server in old.values():
             server.stop()
-        config = backend.endpoint_configs[config_name]
-        endpoint.endpoint_config_name = config_name
-        endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
-        endpoint.data_capture_config = config.data_capture_config
-        endpoint.failure_reason = None
-        endpoint.endpoint_status = "InService"
 
     def wait_idle(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         for thread in list(self._threads):
@@ -228,7 +228,7 @@ class EndpointManager:
             if servers is None:
                 servers = self._start_config(endpoint_name, endpoint.endpoint_config_name)
                 self.servers[endpoint_name] = servers
-        variant = target_variant or _pick_variant(endpoint.production_variants)
+            variant = target_variant or _pick_variant(endpoint.production_variants)
         server = servers.get(variant)
         if server is None:
             raise EndpointError(f"Endpoint {endpoint_name} has no production variant {variant!r} (variants: {sorted(servers)})")

@@ -1,78 +1,67 @@
 """Data-quality monitoring in SageMaker Model Monitor's formats: baselines, checks, drift, metrics, ground truth.
 
-No AWS calls at import time; the CloudWatch client for `put_metric_data` is passed in.
+No AWS calls at import time; the CloudWatch client for `put_metric_data` is passed in. Names are imported lazily,
+so `sagestep.monitoring.merge` (the ground-truth merge Lambda) loads without numpy, pandas or scipy.
+
+Modules: `kll` (sketch), `statistics` (statistics.json), `constraints` (constraints.json), `data_quality` (checks),
+`drift` (distances, PSI), `readers` (CSV/Parquet/capture input), `metrics_emf` (CloudWatch), `merge` (ground truth),
+`baseline` (baseline documents for a dataset config).
 """
 
-from sagestep.monitoring.baseline import BaselineInputError, build_baseline
-from sagestep.monitoring.constraints import (
-    DEFAULT_MONITORING_CONFIG,
-    ConstraintsError,
-    FeatureConfig,
-    feature_config,
-    suggest_constraints,
-)
-from sagestep.monitoring.data_quality import (
-    CHECK_TYPES,
-    DataQualityResult,
-    StatisticsFormatError,
-    check_data_quality,
-    run_data_quality,
-)
-from sagestep.monitoring.drift import (
-    categorical_l_infinity,
-    chi_squared_p_value,
-    numeric_l_infinity,
-    numeric_psi,
-    robust_distance,
-)
-from sagestep.monitoring.kll import KLLSketch, SketchFormatError
-from sagestep.monitoring.merge import (
-    MergeInputError,
-    MergeReport,
-    PendingState,
-    load_pending_state,
-    merge_ground_truth,
-    merge_window,
-    parse_iso_duration,
-)
-from sagestep.monitoring.metrics_emf import emf_records, metric_data, put_metric_data
-from sagestep.monitoring.readers import DataInputError, ReadReport, iter_chunks, read_dataset
-from sagestep.monitoring.statistics import StatisticsBuilder, compute_statistics
+from __future__ import annotations
 
-__all__ = [
-    "CHECK_TYPES",
-    "DEFAULT_MONITORING_CONFIG",
-    "BaselineInputError",
-    "ConstraintsError",
-    "DataInputError",
-    "DataQualityResult",
-    "FeatureConfig",
-    "KLLSketch",
-    "MergeInputError",
-    "MergeReport",
-    "PendingState",
-    "ReadReport",
-    "SketchFormatError",
-    "StatisticsBuilder",
-    "StatisticsFormatError",
-    "build_baseline",
-    "categorical_l_infinity",
-    "check_data_quality",
-    "chi_squared_p_value",
-    "compute_statistics",
-    "emf_records",
-    "feature_config",
-    "iter_chunks",
-    "load_pending_state",
-    "merge_ground_truth",
-    "merge_window",
-    "metric_data",
-    "numeric_l_infinity",
-    "numeric_psi",
-    "parse_iso_duration",
-    "put_metric_data",
-    "read_dataset",
-    "robust_distance",
-    "run_data_quality",
-    "suggest_constraints",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BaselineInputError": "baseline",
+    "build_baseline": "baseline",
+    "DEFAULT_MONITORING_CONFIG": "constraints",
+    "ConstraintsError": "constraints",
+    "FeatureConfig": "constraints",
+    "feature_config": "constraints",
+    "suggest_constraints": "constraints",
+    "CHECK_TYPES": "data_quality",
+    "DataQualityResult": "data_quality",
+    "StatisticsFormatError": "data_quality",
+    "check_data_quality": "data_quality",
+    "run_data_quality": "data_quality",
+    "categorical_l_infinity": "drift",
+    "chi_squared_p_value": "drift",
+    "numeric_l_infinity": "drift",
+    "numeric_psi": "drift",
+    "robust_distance": "drift",
+    "KLLSketch": "kll",
+    "SketchFormatError": "kll",
+    "MergeInputError": "merge",
+    "MergeReport": "merge",
+    "PendingState": "merge",
+    "load_pending_state": "merge",
+    "merge_ground_truth": "merge",
+    "merge_window": "merge",
+    "parse_iso_duration": "merge",
+    "emf_records": "metrics_emf",
+    "metric_data": "metrics_emf",
+    "put_metric_data": "metrics_emf",
+    "DataInputError": "readers",
+    "ReadReport": "readers",
+    "iter_chunks": "readers",
+    "read_dataset": "readers",
+    "StatisticsBuilder": "statistics",
+    "compute_statistics": "statistics",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -18,17 +18,19 @@ Idempotence: a run reads the newest snapshot of a window that ended strictly bef
 its own snapshot under its window end, so re-running a window reads the same inputs and rewrites byte-identical
 output (records sorted by inference time, then key).
 
-Memory does not grow with the input: records are hash-partitioned by key into temporary files, each partition is
-joined in memory on its own, and the sorted partition results are k-way merged into the outputs. Partitioning and
-joining run in `workers` forked processes (plain `multiprocessing.Process`, which Lambda supports).
+Memory does not grow with the input: records are hash-partitioned by key into temporary files (partition count
+scaled to the input size), each partition is joined in memory on its own, and the sorted partition results are
+k-way merged into the outputs. Partitioning and joining run in `workers` forked processes (plain
+`multiprocessing.Process`, which Lambda supports); forked workers share Python's string hash, and the output does
+not depend on the partitioning.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import heapq
+import itertools
 import json
 import json.scanner
 import math
@@ -48,8 +50,8 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 LINE_BASE = 10**9  # order token = source index * LINE_BASE + line number
 MAX_EXAMPLES = 10
 DEFAULT_PARTITIONS = 64
-PARTITION_TARGET_BYTES = 16 * 2**20
-FLUSH_LINES = 20_000  # buffered partition lines per writer before appending to the files
+PARTITION_TARGET_BYTES = 48 * 2**20  # of input per partition: tens of MB in memory when joined
+FLUSH_LINES = 10_000  # buffered partition lines per writer before appending to the files
 SNAPSHOTS_KEPT = 48
 _STAMP = "%Y%m%dT%H%M%SZ"
 _JSONL = (".jsonl", ".json", ".jsonl.out")
@@ -116,7 +118,7 @@ def _micros(value: dt.datetime) -> int:
     return (value - EPOCH) // dt.timedelta(microseconds=1)
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)
 def _time_micros(text: str) -> int:
     value = dt.datetime.fromisoformat(text)
     if value.tzinfo is None:
@@ -212,48 +214,49 @@ class MergeReport:
 # -- sources -------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Source:
-    """Lines of one input. Record order = index * LINE_BASE + line number: pending state (index 0) first, then
-    input files in sorted order, so duplicates resolve the same way however the work is split."""
+    """One input. Record order = index * LINE_BASE + line number: pending state (index 0) first, then input files
+    in sorted order, so duplicates resolve the same way however the work is split. Records of file sources are
+    carried through the temporary files as byte ranges and read back once, for the output."""
 
     name: str
     index: int
-    lines: Callable[[], Iterable[str]]
+    path: Path | None = None
+    records: Iterable[str | bytes] | None = None
     weight: int = 1
 
-    def origin(self, order: int) -> str:
-        return f"{self.name}:{order % LINE_BASE}"
+    def origin(self, number: int) -> str:
+        return f"{self.name}:{number}"
+
+    def lines(self) -> Iterator[tuple[int, int, bytes]]:
+        """(line number, byte offset or -1, line) for every line."""
+        if self.path is not None:
+            offset = 0
+            with open(self.path, "rb") as handle:
+                for number, line in enumerate(handle, start=1):
+                    yield number, offset, line
+                    offset += len(line)
+        else:
+            for number, line in enumerate(self.records or (), start=1):
+                yield number, -1, line.encode("utf-8") if isinstance(line, str) else line
 
 
-def _file_source(path: Path, index: int) -> _Source:
-    def lines() -> Iterable[str]:
-        return open(path, encoding="utf-8", errors="replace")  # closed by _lines()
-
-    return _Source(str(path), index, lines, path.stat().st_size)
+def _file_source(path: Path, index: int, cost_per_byte: int = 1) -> _Source:
+    return _Source(str(path), index, path=path, weight=path.stat().st_size * cost_per_byte + 1)
 
 
-@contextlib.contextmanager
-def _lines(source: _Source) -> Iterator[Iterator[tuple[int, str]]]:
-    """(line number, line) pairs of a source; a file opened for it is closed afterwards."""
-    lines = source.lines()
-    try:
-        yield enumerate(lines, start=1)
-    finally:
-        close = getattr(lines, "close", None)
-        if close is not None:
-            close()
-
-
-def _iter_source(records: Iterable[str], index: int, name: str) -> _Source:
-    return _Source(name, index, lambda: records)
+def _iter_source(records: Iterable[str | bytes], index: int, name: str) -> _Source:
+    return _Source(name, index, records=records)
 
 
 # -- partition phase -----------------------------------------------------------------------------------------------
-# Partition lines: captures `key \t time \t order \t record`, labels `key \t order \t groundTruthData \t record`.
-# Keys never hold tabs or line breaks (such records are malformed); JSON text never holds raw line breaks.
-_BAD_KEY = re.compile(r"[\t\r\n]")
+# Temporary files are bytes throughout. Partition lines:
+#   captures `key \t time \t order \t ref \t inline`  (ref = `source:offset:length`, or inline = the record + \n)
+#   labels   `key \t order \t groundTruthData \t record`
+# Keys never hold tabs or line breaks (such records are malformed), and JSON text never holds raw line breaks.
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 _scan = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner behind json.loads, without its wrappers
 _TRUTH_CACHE_SIZE = 4096
+_LABEL_COST_PER_BYTE = 2  # labels are short: parsing costs about twice as much per byte as captures
 
 
 def _parse(line: str) -> Any:
@@ -272,18 +275,18 @@ class _PartitionWriter:
 
     def __init__(self, directory: Path, kind: str, partitions: int, tag: str) -> None:
         self.paths = [directory / f"{kind}-{p:04d}-{tag}.tsv" for p in range(partitions)]
-        self.buffers: list[list[str]] = [[] for _ in range(partitions)]
+        self.buffers: list[list[bytes]] = [[] for _ in range(partitions)]
 
     def flush(self) -> None:
         for path, buffer in zip(self.paths, self.buffers):
             if buffer:
-                with open(path, "a", encoding="utf-8") as handle:
-                    handle.write("".join(buffer))
+                with open(path, "ab") as handle:
+                    handle.write(b"".join(buffer))
                 buffer.clear()
 
 
 def _valid_key(value: Any) -> bool:
-    return type(value) is str and value != "" and _BAD_KEY.search(value) is None
+    return type(value) is str and value != "" and "\t" not in value and "\n" not in value and "\r" not in value
 
 
 class _Counts(dict):
@@ -297,6 +300,22 @@ class _Counts(dict):
         self[key] = self.get(key, 0) + by
 
 
+def _record(raw: bytes, source: _Source, number: int, kind: str, counts: _Counts) -> dict[str, Any] | None:
+    """The JSON object on a line, or None after counting the line as malformed."""
+    try:
+        record = _parse(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        counts.malformed(kind, source.origin(number), "not UTF-8 text")
+        return None
+    except json.JSONDecodeError as exc:
+        counts.malformed(kind, source.origin(number), f"not JSON ({exc.msg})")
+        return None
+    if type(record) is not dict:
+        counts.malformed(kind, source.origin(number), "not a JSON object")
+        return None
+    return record
+
+
 def _partition_captures(
     source: _Source, writer: _PartitionWriter, counts: _Counts, bounds: tuple[int, int, bool] | None
 ) -> None:
@@ -305,53 +324,53 @@ def _partition_captures(
     buffers = writer.buffers
     lower, upper, inclusive = bounds if bounds is not None else (0, 0, True)
     base = source.index * LINE_BASE
+    by_reference = source.path is not None
     read = outside = buffered = 0
-    with _lines(source) as numbered:
-        for number, line in numbered:
-            if not line or line.isspace():
-                continue
-            try:
-                record = _parse(line)
-            except json.JSONDecodeError as exc:
-                counts.malformed("captures", source.origin(base + number), f"not JSON ({exc.msg})")
-                continue
-            if type(record) is not dict or type(record.get("captureData")) is not dict:
-                counts.malformed("captures", source.origin(base + number), "not a capture record (no captureData object)")
-                continue
-            meta = record.get("eventMetadata")
-            if type(meta) is not dict:
-                counts.malformed("captures", source.origin(base + number), "no eventMetadata object")
-                continue
-            key = meta.get("inferenceId") or meta.get("eventId")
-            if not _valid_key(key):
-                counts.malformed(
-                    "captures", source.origin(base + number), "eventMetadata has no usable inferenceId or eventId"
-                )
-                continue
-            stamp = meta.get("inferenceTime")
-            try:
-                if type(stamp) is not str:
-                    raise ValueError(stamp)
-                when = _time_micros(stamp)
-            except ValueError:
-                counts.malformed(
-                    "captures", source.origin(base + number), f"eventMetadata.inferenceTime {stamp!r} is not ISO-8601"
-                )
-                continue
-            if bounds is not None and (when > upper or (when < lower if inclusive else when <= lower)):
-                outside += 1
-                continue
+    for number, offset, raw in source.lines():
+        if not raw or raw.isspace():
+            continue
+        record = _record(raw, source, number, "captures", counts)
+        if record is None:
+            continue
+        if type(record.get("captureData")) is not dict:
+            counts.malformed("captures", source.origin(number), "not a capture record (no captureData object)")
+            continue
+        meta = record.get("eventMetadata")
+        if type(meta) is not dict:
+            counts.malformed("captures", source.origin(number), "no eventMetadata object")
+            continue
+        key = meta.get("inferenceId") or meta.get("eventId")
+        if not _valid_key(key):
+            counts.malformed("captures", source.origin(number), "eventMetadata has no usable inferenceId or eventId")
+            continue
+        stamp = meta.get("inferenceTime")
+        try:
+            if type(stamp) is not str:
+                raise ValueError(stamp)
+            when = _time_micros(stamp)
+        except ValueError:
+            counts.malformed("captures", source.origin(number), f"eventMetadata.inferenceTime {stamp!r} is not ISO-8601")
+            continue
+        if bounds is not None and (when > upper or (when < lower if inclusive else when <= lower)):
+            outside += 1
+            continue
+        read += 1
+        if by_reference and raw.endswith(b"}\n") and "groundTruthData" not in record:
+            line = b"%s\t%020d\t%016d\t%d:%d:%d\t\n" % (
+                key.encode("utf-8"), when, base + number, source.index, offset, len(raw)
+            )
+        else:
             if "groundTruthData" in record:  # already merged once: merge afresh
                 del record["groundTruthData"]
-                line = _ENCODER.encode(record)
-            elif line[-1] == "\n":
-                line = line[:-1]
-            read += 1
-            buffers[hash(key) % partitions].append(f"{key}\t{when:020d}\t{base + number:016d}\t{line}\n")
-            buffered += 1
-            if buffered >= FLUSH_LINES:
-                writer.flush()
-                buffered = 0
+                raw = _ENCODER.encode(record).encode("utf-8") + b"\n"
+            elif not raw.endswith(b"}\n"):  # last line of a file, CRLF or trailing blanks: normalise to `...}\n`
+                raw = raw.rstrip() + b"\n"
+            line = b"%s\t%020d\t%016d\t\t%s" % (key.encode("utf-8"), when, base + number, raw)
+        buffers[hash(key) % partitions].append(line)
+        buffered += 1
+        if buffered >= FLUSH_LINES:
+            writer.flush()
+            buffered = 0
     writer.flush()
     counts.bump("captures_read", read)
     counts.bump("captures_outside_window", outside)
@@ -362,104 +381,173 @@ def _partition_labels(source: _Source, writer: _PartitionWriter, counts: _Counts
     partitions = len(writer.paths)
     buffers = writer.buffers
     encode = _ENCODER.encode
-    truths: dict[tuple[Any, ...], str] = {}  # labels repeat a handful of values: encode each once
+    truths: dict[tuple[str, str], bytes] = {}  # labels repeat a handful of {"data", "encoding"} values
     base = source.index * LINE_BASE
     read = buffered = 0
-    with _lines(source) as numbered:
-        for number, line in numbered:
-            if not line or line.isspace():
-                continue
-            try:
-                record = _parse(line)
-            except json.JSONDecodeError as exc:
-                counts.malformed("labels", source.origin(base + number), f"not JSON ({exc.msg})")
-                continue
-            if type(record) is not dict or type(truth := record.get("groundTruthData")) is not dict:
-                counts.malformed(
-                    "labels", source.origin(base + number), "not a ground-truth record (no groundTruthData object)"
-                )
-                continue
-            meta = record.get("eventMetadata")
-            key = meta.get("eventId") if type(meta) is dict else None
-            if not _valid_key(key):
-                counts.malformed("labels", source.origin(base + number), "eventMetadata.eventId is missing or empty")
-                continue
-            flat = tuple(truth.items())
-            if all(type(v) is str for _, v in flat):
-                text = truths.get(flat)
-                if text is None:
-                    text = encode(truth)
-                    if len(truths) < _TRUTH_CACHE_SIZE:
-                        truths[flat] = text
-            else:
-                text = encode(truth)
-            if line[-1] == "\n":
-                line = line[:-1]
-            read += 1
-            buffers[hash(key) % partitions].append(f"{key}\t{base + number:016d}\t{text}\t{line}\n")
-            buffered += 1
-            if buffered >= FLUSH_LINES:
-                writer.flush()
-                buffered = 0
+    for number, _, raw in source.lines():
+        if not raw or raw.isspace():
+            continue
+        record = _record(raw, source, number, "labels", counts)
+        if record is None:
+            continue
+        truth = record.get("groundTruthData")
+        if type(truth) is not dict:
+            counts.malformed("labels", source.origin(number), "not a ground-truth record (no groundTruthData object)")
+            continue
+        meta = record.get("eventMetadata")
+        key = meta.get("eventId") if type(meta) is dict else None
+        if not _valid_key(key):
+            counts.malformed("labels", source.origin(number), "eventMetadata.eventId is missing or empty")
+            continue
+        data, encoding = truth.get("data"), truth.get("encoding")
+        if len(truth) == 2 and type(data) is str and type(encoding) is str:
+            text = truths.get((data, encoding))
+            if text is None:
+                text = encode(truth).encode("utf-8")
+                if len(truths) < _TRUTH_CACHE_SIZE:
+                    truths[(data, encoding)] = text
+        else:
+            text = encode(truth).encode("utf-8")
+        if not raw.endswith(b"\n") or raw.endswith(b"\r\n"):
+            raw = raw.rstrip() + b"\n"
+        read += 1
+        buffers[hash(key) % partitions].append(b"%s\t%016d\t%s\t%s" % (key.encode("utf-8"), base + number, text, raw))
+        buffered += 1
+        if buffered >= FLUSH_LINES:
+            writer.flush()
+            buffered = 0
     writer.flush()
     counts.bump("labels_read", read)
 
 
 # -- join phase ----------------------------------------------------------------------------------------------------
-def _join_partition(work: Path, partition: int) -> dict[str, int]:
+# Runs (sorted): merged and pending captures `time \t key \t ref \t groundTruthData \t inline` (groundTruthData
+# empty for pending captures), pending labels `order \t key \t record`. k-way merging them orders the outputs.
+_SAMPLE_EVERY = 64
+
+
+def _join_partition(work: Path, partition: int) -> dict[str, Any]:
     """Join one partition; write sorted runs of merged records, pending captures and pending labels."""
-    counts = {"merged": 0, "merged_from_pending": 0, "duplicate_captures": 0, "duplicate_labels": 0}
-    captures: dict[str, tuple[str, str, str]] = {}
+    counts: dict[str, Any] = {"merged": 0, "merged_from_pending": 0, "duplicate_captures": 0, "duplicate_labels": 0}
+    captures: dict[bytes, tuple[bytes, bytes, bytes, bytes]] = {}
     for path in sorted(work.glob(f"cap-{partition:04d}-*.tsv")):
-        with open(path, encoding="utf-8") as handle:
+        with open(path, "rb") as handle:
             for line in handle:
-                key, when, order, raw = line.split("\t", 3)
+                key, when, order, ref, inline = line.split(b"\t", 4)
                 seen = captures.get(key)
                 if seen is not None:
                     counts["duplicate_captures"] += 1
                     if seen[1] <= order:
                         continue
-                captures[key] = (when, order, raw.rstrip())
-    labels: dict[str, tuple[str, str, str]] = {}
+                captures[key] = (when, order, ref, inline)
+    labels: dict[bytes, tuple[bytes, bytes, bytes]] = {}
     for path in sorted(work.glob(f"lab-{partition:04d}-*.tsv")):
-        with open(path, encoding="utf-8") as handle:
+        with open(path, "rb") as handle:
             for line in handle:
-                key, order, truth, raw = line.split("\t", 3)
+                key, order, truth, raw = line.split(b"\t", 3)
                 seen = labels.get(key)
                 if seen is not None:
                     counts["duplicate_labels"] += 1
                     if seen[0] >= order:
                         continue
-                labels[key] = (order, truth, raw.rstrip())
-    merged: list[str] = []
-    pending_captures: list[str] = []
-    pending_from = f"{LINE_BASE:016d}"
-    for key, (when, order, raw) in captures.items():
+                labels[key] = (order, truth, raw)
+    merged: list[bytes] = []
+    pending_captures: list[bytes] = []
+    pending_from = b"%016d" % LINE_BASE
+    for key, (when, order, ref, inline) in captures.items():
         label = labels.pop(key, None)
         if label is None:
-            pending_captures.append(f"{when}\t{key}\t{raw}\n")
+            pending_captures.append(b"%s\t%s\t%s\t\t%s" % (when, key, ref, inline))
             continue
-        merged.append(f"{when}\t{key}\t{raw[:-1]},\"groundTruthData\":{label[1]}}}\n")
-        counts["merged"] += 1
+        merged.append(b"%s\t%s\t%s\t%s\t%s" % (when, key, ref, label[1], inline))
         if order < pending_from:
             counts["merged_from_pending"] += 1
-    pending_labels = [f"{order}\t{key}\t{raw}\n" for key, (order, _, raw) in labels.items()]
+    counts["merged"] = len(merged)
+    pending_labels = [b"%s\t%s\t%s" % (order, key, raw) for key, (order, _, raw) in labels.items()]
+    for path in work.glob(f"???-{partition:04d}-*.tsv"):  # free the disk space early (Lambda /tmp is small)
+        path.unlink()
     for name, lines in (("merged", merged), ("pcap", pending_captures), ("plab", pending_labels)):
         lines.sort()
-        with open(work / f"{name}-{partition:04d}.run", "w", encoding="utf-8") as handle:
-            handle.write("".join(lines))
+        with open(work / f"{name}-{partition:04d}.run", "wb") as handle:
+            handle.write(b"".join(lines))
+    counts["time_sample"] = [line[:20].decode("ascii") for line in merged[::_SAMPLE_EVERY]]
     return counts
 
 
-def _merge_runs(work: Path, name: str, destination: Path) -> int:
-    """k-way merge of the sorted `{name}-*.run` files into `destination` (sort prefix removed); returns lines."""
-    paths = sorted(work.glob(f"{name}-*.run"))
-    handles = [open(path, encoding="utf-8") for path in paths]
+# -- outputs -------------------------------------------------------------------------------------------------------
+class _RecordReader:
+    """Reads records back from their input files by byte range. Outputs follow inference time, as capture files
+    do, so reads are mostly sequential and served from a large read buffer."""
+
+    def __init__(self, paths: dict[int, Path]) -> None:
+        self.paths = paths
+        self.files: dict[bytes, Any] = {}
+        self.positions: dict[bytes, int] = {}  # where each file's next read starts, to skip needless seeks
+
+    def read(self, ref: bytes) -> bytes:
+        index, start, length = ref.split(b":")
+        handle = self.files.get(index)
+        if handle is None:
+            handle = self.files[index] = open(self.paths[int(index)], "rb", buffering=2**20)
+        offset, size = int(start), int(length)
+        if self.positions.get(index) != offset:
+            handle.seek(offset)
+        self.positions[index] = offset + size
+        return handle.read(size)
+
+    def close(self) -> None:
+        for handle in self.files.values():
+            handle.close()
+
+
+def _open_runs(work: Path, name: str, lower: bytes, upper: bytes | None) -> tuple[list[Any], list[Iterable[bytes]]]:
+    handles = [open(path, "rb") for path in sorted(work.glob(f"{name}-*.run"))]
+    runs: list[Iterable[bytes]] = []
+    for handle in handles:
+        run: Iterable[bytes] = handle
+        if lower:
+            run = itertools.dropwhile(lambda line: line[: len(lower)] < lower, run)
+        if upper is not None:
+            run = itertools.takewhile(lambda line: line[: len(upper)] < upper, run)
+        runs.append(run)
+    return handles, runs
+
+
+def _write_records(
+    work: Path, name: str, destination: Path, sources: dict[int, Path], lower: bytes = b"", upper: bytes | None = None
+) -> int:
+    """k-way merge of the sorted `{name}-*.run` capture runs (times in [lower, upper)) into JSONL `destination`,
+    each record read back from its input and given its groundTruthData. Returns the number of records."""
+    handles, runs = _open_runs(work, name, lower, upper)
+    reader = _RecordReader(sources)
     written = 0
     try:
-        with open(destination, "w", encoding="utf-8") as out:
-            for line in heapq.merge(*handles):
-                out.write(line.split("\t", 2)[2])
+        with open(destination, "wb") as out:
+            batch: list[bytes] = []
+            for line in heapq.merge(*runs):
+                _, _, ref, truth, inline = line.split(b"\t", 4)
+                raw = reader.read(ref) if ref else inline
+                batch.append(raw[:-2] + b',"groundTruthData":' + truth + b"}\n" if truth else raw)
+                if len(batch) >= FLUSH_LINES:
+                    out.write(b"".join(batch))
+                    written += len(batch)
+                    batch.clear()
+            out.write(b"".join(batch))
+            written += len(batch)
+    finally:
+        reader.close()
+        for handle in handles:
+            handle.close()
+    return written
+
+
+def _write_labels(work: Path, destination: Path) -> int:
+    handles, runs = _open_runs(work, "plab", b"", None)
+    written = 0
+    try:
+        with open(destination, "wb") as out:
+            for line in heapq.merge(*runs):
+                out.write(line.split(b"\t", 2)[2])
                 written += 1
     finally:
         for handle in handles:
@@ -467,8 +555,31 @@ def _merge_runs(work: Path, name: str, destination: Path) -> int:
     return written
 
 
+def _write_merged(work: Path, destination: Path, sources: dict[int, Path], samples: list[str], workers: int) -> int:
+    """The merged records into `destination`: time slices written by parallel workers, then concatenated."""
+    if workers <= 1 or len(samples) < workers:
+        return _write_records(work, "merged", destination, sources)
+    samples.sort()
+    splits = sorted({samples[len(samples) * i // workers] for i in range(1, workers)})
+    bounds = list(zip([""] + splits, splits + [None]))
+    parts = [destination] + [work / f"slice-{i:03d}.jsonl" for i in range(1, len(bounds))]
+    tasks = [
+        functools.partial(
+            _write_records, work, "merged", part, sources, low.encode("ascii"), None if high is None else high.encode("ascii")
+        )
+        for part, (low, high) in zip(parts, bounds)
+    ]
+    written = sum(_run_tasks(tasks, workers, work))
+    with open(destination, "ab") as out:
+        for part in parts[1:]:
+            with open(part, "rb") as handle:
+                shutil.copyfileobj(handle, out, 16 * 2**20)
+            part.unlink()
+    return written
+
+
 # -- process fan-out -----------------------------------------------------------------------------------------------
-def _run_tasks(tasks: Sequence[Callable[[], dict[str, Any]]], workers: int, work: Path) -> list[dict[str, Any]]:
+def _run_tasks(tasks: Sequence[Callable[[], Any]], workers: int, work: Path) -> list[Any]:
     """Run tasks in up to `workers` forked processes (results via small JSON files); in-process when workers <= 1."""
     if workers <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [task() for task in tasks]
@@ -489,7 +600,7 @@ def _run_tasks(tasks: Sequence[Callable[[], dict[str, Any]]], workers: int, work
         process = context.Process(target=target, daemon=True)
         process.start()
         processes.append((process, result_file))
-    results: list[dict[str, Any]] = []
+    results: list[Any] = []
     errors = []
     for process, result_file in processes:
         process.join()
@@ -526,8 +637,9 @@ def _merge(
     if pending_state.captures_path is not None and pending_state.captures_path.exists():
         jobs.append(("cap", _file_source(pending_state.captures_path, 0), None))
     if pending_state.labels_path is not None and pending_state.labels_path.exists():
-        jobs.append(("lab", _file_source(pending_state.labels_path, 0), None))
+        jobs.append(("lab", _file_source(pending_state.labels_path, 0, _LABEL_COST_PER_BYTE), None))
     jobs += [("cap", src, bounds) for src in capture_sources] + [("lab", src, None) for src in label_sources]
+    capture_files = {src.index: src.path for kind, src, _ in jobs if kind == "cap" and src.path is not None}
 
     new_state_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="sagestep-merge-", dir=work_dir))
@@ -560,16 +672,18 @@ def _merge(
             report.add(counts)
 
         join_tasks = [functools.partial(_join_partition, work, p) for p in range(partitions)]
+        samples: list[str] = []
         for counts in _run_tasks(join_tasks, workers, work):
+            samples.extend(counts.pop("time_sample"))
             report.add(counts)
 
         output_file.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=new_state_dir.parent))
         try:
             merged_tmp = output_file.with_name(f".{output_file.name}.tmp")
-            report.merged = _merge_runs(work, "merged", merged_tmp)
-            report.pending_captures = _merge_runs(work, "pcap", staging / "pending_captures.jsonl")
-            report.pending_labels = _merge_runs(work, "plab", staging / "pending_labels.jsonl")
+            report.merged = _write_merged(work, merged_tmp, capture_files, samples, workers)
+            report.pending_captures = _write_records(work, "pcap", staging / "pending_captures.jsonl", capture_files)
+            report.pending_labels = _write_labels(work, staging / "pending_labels.jsonl")
             state = dict(state, pending_captures=report.pending_captures, pending_labels=report.pending_labels)
             (staging / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
             os.replace(merged_tmp, output_file)
@@ -586,8 +700,8 @@ def _merge(
 
 
 def merge_window(
-    capture_records_iter: Iterable[str],
-    ground_truth_iter: Iterable[str],
+    capture_records_iter: Iterable[str | bytes],
+    ground_truth_iter: Iterable[str | bytes],
     window_start: dt.datetime,
     window_end: dt.datetime,
     pending_state: PendingState,
@@ -714,7 +828,7 @@ def merge_ground_truth(
     }
     report = _merge(
         [_file_source(p, i + 1) for i, p in enumerate(capture_files)],
-        [_file_source(p, i + 1) for i, p in enumerate(label_files)],
+        [_file_source(p, i + 1, _LABEL_COST_PER_BYTE) for i, p in enumerate(label_files)],
         window_start=window_start,
         window_end=window_end,
         pending_state=pending,

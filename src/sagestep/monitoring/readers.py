@@ -40,7 +40,6 @@ class DataInputError(ValueError):
 @dataclass
 class ReadReport:
     files: list[str] = field(default_factory=list)
-    skipped_files: list[str] = field(default_factory=list)
     rows: int = 0
     capture_records: int = 0
     malformed_lines: int = 0
@@ -54,7 +53,6 @@ class ReadReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "files": len(self.files),
-            "skipped_files": self.skipped_files,
             "rows": self.rows,
             "capture_records": self.capture_records,
             "malformed_lines": self.malformed_lines,
@@ -74,12 +72,13 @@ def _format_of(path: Path) -> str | None:
 
 
 def _sniff(path: Path) -> str:
-    with _open_text(path) as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:
         head = handle.read(4096).lstrip()
     if head.startswith("{"):
         return "jsonl"
-    if path.read_bytes()[:4] == b"PAR1":
-        return "parquet"
+    with open(path, "rb") as raw:
+        if raw.read(4) == b"PAR1":
+            return "parquet"
     return "csv"
 
 
@@ -186,7 +185,8 @@ def _is_number(text: str) -> bool:
 
 def _parquet_chunks(file: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     try:
-        parquet = pq.ParquetFile(file)
+        # No pre-buffering: memory stays near one row group's decoded columns instead of also holding its bytes.
+        parquet = pq.ParquetFile(file, pre_buffer=False, buffer_size=2**20)
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise DataInputError(f"{file}: not a readable Parquet file ({exc})") from exc
     for batch in parquet.iter_batches(batch_size=chunk_rows):

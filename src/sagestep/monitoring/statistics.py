@@ -62,7 +62,6 @@ class ColumnProfile:
     name: str
     kind: FeatureKind
     forced_type: str | None = None
-    rows_seen: int = 0
     num_missing: int = 0
     types: TypeCounts = field(default_factory=TypeCounts)
     # numeric
@@ -93,7 +92,6 @@ class ColumnProfile:
     # -- updates ---------------------------------------------------------------------------------------------
     def update(self, series: pd.Series | None, rows: int) -> None:
         """Fold one chunk in; `series` is None when the chunk lacks the column (all missing)."""
-        self.rows_seen += rows
         if series is None:
             self.num_missing += rows
         elif self.kind == "numeric":
@@ -193,6 +191,9 @@ def _as_float_array(series: pd.Series) -> tuple[np.ndarray, int]:
     kind = series.dtype.kind
     if kind in "iufb":
         return series.to_numpy(dtype=np.float64, na_value=np.nan), 0
+    if kind in "mM":  # a date is not a number
+        present = int(series.notna().sum())
+        return np.full(len(series), np.nan), present
     numbers = pd.to_numeric(series, errors="coerce")
     unparseable = int((numbers.isna() & series.notna()).sum())
     return numbers.to_numpy(dtype=np.float64, na_value=np.nan), unparseable
@@ -205,15 +206,13 @@ def _as_strings(series: pd.Series) -> pd.Series:
         values = series.to_numpy(dtype=np.float64)
         if np.all(values == np.floor(values)) and np.all(np.abs(values) < 2**53):
             return pd.Series(values.astype(np.int64), index=series.index).astype(str)
-    if kind in "iufb":
-        return series.astype(str)
     return series.astype(str)
 
 
 def _kind_of(series: pd.Series) -> FeatureKind:
     if series.dtype.kind in "iuf":
         return "numeric"
-    if series.dtype.kind == "b":
+    if series.dtype.kind in "bmM":  # booleans, dates and durations are profiled as text
         return "string"
     present = series.dropna()
     if present.size == 0:
@@ -255,7 +254,6 @@ class StatisticsBuilder:
             name=name,
             kind=kind,
             forced_type=forced if forced != "Numeric" else None,
-            rows_seen=self.item_count,
             num_missing=self.item_count,  # rows of earlier chunks that lacked the column
         )
         if kind == "numeric":

@@ -1,0 +1,11 @@
+"""`make bench`: every benchmark in bench/, each writing bench/results/<name>.json."""
+
+import sys
+
+from bench import serving_latency
+
+BENCHMARKS = {"serving_latency": serving_latency.main}
+
+if __name__ == "__main__":
+    failed = [name for name, run in BENCHMARKS.items() if run([]) != 0]
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,77 @@
+"""The pieces `sagestep validate` reasons with: intrinsic functions, JSONPath, IAM wildcard matching, boto3 scan."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from sagestep.validate import boto_scan, evaluate, iam
+from sagestep.validate.values import unknown, worst_length
+
+pytestmark = pytest.mark.static
+
+CONTEXT = {"Execution": {"Name": "run-1"}, "State": {"RetryCount": 2}}
+
+
+@pytest.mark.parametrize(("expression", "expected"), [
+    ("States.Format('{}-train-{}', $.Prefix, $$.State.RetryCount)", "abc-train-2"),
+    ("States.Format('a\\{b\\}{}', $.Prefix)", "a{b}abc"),
+    ("States.Hash($$.Execution.Name, 'MD5')", hashlib.md5(b"run-1").hexdigest()),
+    ("States.JsonToString($.Obj)", '{"k":[1,2]}'),
+    ("States.StringToJson('{\"a\": 1}')", {"a": 1}),
+    ("States.ArrayGetItem(States.Array(1, 'x', true), 1)", "x"),
+    ("States.MathAdd($$.State.RetryCount, 1)", 3),
+    ("States.ArrayLength($.Obj.k)", 2),
+    ("States.StringSplit('a,b;c', ',;')", ["a", "b", "c"]),
+])
+def test_intrinsic_functions_evaluate_like_step_functions(expression, expected):
+    assert evaluate.eval_dynamic(expression, {"Prefix": "abc", "Obj": {"k": [1, 2]}}, CONTEXT, {}) == expected
+
+
+def test_unknown_parts_stay_visible_with_their_bound():
+    value = evaluate.eval_dynamic("States.Format('{}-{}', $.Known, $.Unknown)",
+                                  {"Known": "ab", "Unknown": unknown("string", "Describe output", 10)}, CONTEXT, {})
+    assert worst_length(value) == (13, [])
+    unbounded = evaluate.eval_dynamic("States.Format('{}', $.Any)", {"Any": unknown()}, CONTEXT, {})
+    assert worst_length(unbounded)[0] is None
+
+
+def test_a_missing_path_in_a_known_input_is_reported_and_a_bad_intrinsic_is_an_error():
+    with pytest.raises(evaluate.Missing, match="'Nope' is not in the input"):
+        evaluate.get_path("$.Nope", {"Yes": 1}, CONTEXT, {})
+    with pytest.raises(evaluate.EvalError, match="States.Frobnicate is not an intrinsic function"):
+        evaluate.eval_dynamic("States.Frobnicate($.Yes)", {"Yes": 1}, CONTEXT, {})
+
+
+@pytest.mark.parametrize(("granted", "required", "expected"), [
+    ("arn:aws:sagemaker:us-east-1:1:training-job/*", "arn:aws:sagemaker:us-east-1:1:training-job/run-1-train-0", True),
+    ("arn:aws:sagemaker:us-east-1:1:model/*", "arn:aws:sagemaker:us-east-1:1:training-job/x", False),
+    ("arn:aws:sagemaker:us-east-1:1:model-package/group/*", "arn:aws:sagemaker:us-east-1:1:model-package/*", True),
+    ("arn:aws:lambda:us-east-1:1:function:f", "arn:aws:lambda:us-east-1:1:function:f:live", False),
+    ("*", "arn:aws:s3:::bucket/key", True),
+])
+def test_resource_wildcards_match_on_both_sides(granted, required, expected):
+    assert iam.globs_intersect(granted, required) is expected
+
+
+def test_action_wildcards_are_case_insensitive():
+    assert iam.action_matches("sagemaker:Describe*", "sagemaker:DescribeTrainingJob")
+    assert iam.action_matches("S3:*", "s3:GetObject")
+    assert not iam.action_matches("s3:Get*", "s3:PutObject")
+
+
+def test_boto3_calls_are_followed_through_helpers_that_receive_the_client(tmp_path):
+    (tmp_path / "helpers.py").write_text(
+        "def read(client, bucket):\n    return client.get_object(Bucket=bucket, Key='k')\n"
+        "def pages(sm):\n    return sm.get_paginator('list_model_packages')\n")
+    (tmp_path / "app.py").write_text(
+        "import boto3\nimport helpers\nfrom helpers import pages\n"
+        "SNS = boto3.client('sns')\n"
+        "def handler(event, context):\n"
+        "    s3, sm = boto3.client('s3'), boto3.client('sagemaker')\n"
+        "    helpers.read(s3, 'b')\n    pages(sm=sm)\n    SNS.publish(TopicArn='t', Message='m')\n"
+        "    boto3.client('s3').upload_file('f', 'b', 'k')\n")
+    calls = boto_scan.scan(tmp_path / "app.py", "handler", [tmp_path], tmp_path)
+    assert {(c.service, c.operation) for c in calls} == {
+        ("s3", "GetObject"), ("sagemaker", "ListModelPackages"), ("sns", "Publish"), ("s3", "PutObject")}
