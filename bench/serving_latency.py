@@ -81,7 +81,9 @@ def start_mlflow(workdir: Path, model_dir: Path, port: int) -> subprocess.Popen:
         "mlflow.lightgbm.save_model(lgb.Booster(model_file=sys.argv[1]), sys.argv[2])"
     )
     subprocess.run([str(BENCH_PYTHON), "-c", script, str(model_dir / "model.txt"), str(mlflow_model)], check=True)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{workdir / 'mlruns'}"}
+    # mlflow starts `uvicorn` by name: the bench venv's bin/ must come first on PATH
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{workdir / 'mlruns'}",
+           "PATH": f"{BENCH_PYTHON.parent}:{os.environ.get('PATH', '')}"}
     process = subprocess.Popen(
         [str(BENCH_PYTHON), "-m", "mlflow", "models", "serve", "-m", str(mlflow_model), "--env-manager", "local",
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
@@ -119,6 +121,12 @@ def wrk(port: int, body: str, seconds: int, workdir: Path) -> dict[str, float]:
     }
 
 
+def _server_latency(port: int) -> dict[str, float]:
+    """sagestep's own measure: request read to response written, excluding time queued for a thread."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/sagestep/latency", timeout=10) as response:
+        return json.loads(response.read())
+
+
 def _latency(output: str, percentile: str) -> float:
     value, unit = re.search(rf"{re.escape(percentile)}\s+([0-9.]+)(us|ms|s)", output).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -142,18 +150,24 @@ def main(argv: list[str] | None = None) -> int:
         peer = start_mlflow(workdir, model_dir, port + 1 if port < 65000 else port - 1)
         peer_port = int(peer.args[peer.args.index("--port") + 1])
         runs: dict[str, list[dict[str, float]]] = {"sagestep": [], "mlflow": []}
+        server_side: list[dict[str, float]] = []
         try:
             for _ in range(args.rounds):
+                _server_latency(port)  # reset
                 runs["sagestep"].append(wrk(port, raw, args.seconds, workdir))
+                server_side.append(_server_latency(port))
                 runs["mlflow"].append(wrk(peer_port, mlflow_body, args.seconds, workdir))
         finally:
             for process in (ours, peer):
                 process.terminate()
                 process.wait(timeout=30)
     summary = {tool: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for tool, rounds in runs.items()}
+    summary["sagestep"]["server_side_p50_ms"] = statistics.median(r["p50_ms"] for r in server_side)
+    summary["sagestep"]["server_side_p99_ms"] = statistics.median(r["p99_ms"] for r in server_side)
     result = {
         "benchmark": "serving_latency",
-        "workload": "one-row CSV POST /invocations, wrk -t2 -c50, alternating rounds",
+        "workload": "one-row CSV POST /invocations, wrk -t2 -c50, alternating rounds; p50/p99 are wrk's "
+                    "(end to end on loopback, queueing included); server_side_* are measured inside the sagestep server",
         "seconds_per_round": args.seconds,
         "rounds": args.rounds,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},

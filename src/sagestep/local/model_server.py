@@ -16,6 +16,7 @@ import base64
 import datetime as dt
 import importlib.util
 import json
+import os
 import random
 import sys
 import threading
@@ -122,7 +123,9 @@ class Variant:
         self.writer.add(now, {"captureData": capture_data, "eventMetadata": metadata, "eventVersion": "0"})
 
 
-def make_handler(variant: Variant) -> type[BaseHTTPRequestHandler]:
+def make_handler(variant: Variant, latency: LatencyReservoir | None = None) -> type[BaseHTTPRequestHandler]:
+    latency = latency or LatencyReservoir()
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -141,6 +144,8 @@ def make_handler(variant: Variant) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             if self.path == "/ping":
                 self._reply(200, b"", "text/plain")
+            elif self.path == "/sagestep/latency":
+                self._reply(200, json.dumps(latency.take()).encode(), "application/json")
             else:
                 self._reply(404, b'{"error":"not found"}', "application/json")
 
@@ -166,8 +171,37 @@ def make_handler(variant: Variant) -> type[BaseHTTPRequestHandler]:
             model_ms = (time.perf_counter() - started) * 1000
             variant.capture(body, content_type, output, output_type, self.headers.get("X-Amzn-SageMaker-Inference-Id"))
             self._reply(200, output, output_type, {"X-Sagestep-Model-Latency-Ms": f"{model_ms:.3f}"})
+            latency.add((time.perf_counter() - started) * 1000)
 
     return Handler
+
+
+class ModelHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # socketserver's default of 5 drops connections under 50 concurrent clients
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # a client hanging up mid-request (load generators do) is not a server error
+
+
+class LatencyReservoir:
+    """Server-side time per invocation (request read to response written), for `GET /sagestep/latency`."""
+
+    def __init__(self) -> None:
+        self._values: list[float] = []
+        self._lock = threading.Lock()
+
+    def add(self, milliseconds: float) -> None:
+        with self._lock:
+            self._values.append(milliseconds)
+
+    def take(self) -> dict[str, float]:
+        with self._lock:
+            values, self._values = sorted(self._values), []
+        if not values:
+            return {"count": 0}
+        pick = lambda q: values[min(len(values) - 1, int(q * len(values)))]  # noqa: E731
+        return {"count": len(values), "p50_ms": pick(0.50), "p99_ms": pick(0.99), "max_ms": values[-1]}
 
 
 def main(spec_path: str) -> int:
@@ -177,8 +211,15 @@ def main(spec_path: str) -> int:
     except Exception as exc:
         Path(spec["port_file"]).write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
         return 1
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(variant))
-    server.daemon_threads = True
+    server = ModelHTTPServer(("127.0.0.1", 0), make_handler(variant))
+    parent = os.getppid()
+
+    def watch_parent() -> None:  # a model server never outlives the runtime (or benchmark) that started it
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        server.shutdown()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     Path(spec["port_file"]).write_text(json.dumps({"port": server.server_address[1]}))
     try:
         server.serve_forever(poll_interval=0.2)
