@@ -142,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         model, model_dir, test = train(workdir)
-        row = test.iloc[[0]]
+        # a declined application: the response carries SHAP reason codes, the costlier path
+        scores = model.predict_proba(test[list(model.features)])
+        row = test.iloc[[int((scores >= model.threshold).argmax())]]
         raw = ",".join("" if pd.isna(v) else str(v) for v in row[list(model.features)].iloc[0])
         encoded = model.encode(row[list(model.features)])
         mlflow_body = ",".join(model.features) + "\n" + ",".join("" if pd.isna(v) else repr(float(v)) for v in encoded[0])

@@ -2,7 +2,7 @@
 
     python -m sagestep.local.model_server SPEC.json
 
-Serves `GET /ping` and `POST /invocations` on 127.0.0.1 (the port is written to `spec["port_file"]`), calls the
+Serves `GET /ping` and `POST /invocations` on 127.0.0.1 (asyncio, HTTP/1.1 keep-alive) (the port is written to `spec["port_file"]`), calls the
 program's `model_fn` once and `input_fn` → `predict_fn` → `output_fn` per request, and writes data capture
 records in the SageMaker format and prefix layout (`{destination}/{endpoint}/{variant}/yyyy/mm/dd/hh/*.jsonl`)
 for the sampled share of requests. A handler exception with a `status_code` attribute of 4xx is the client's
@@ -12,6 +12,7 @@ bad request.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import importlib.util
@@ -22,7 +23,6 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -123,65 +123,69 @@ class Variant:
         self.writer.add(now, {"captureData": capture_data, "eventMetadata": metadata, "eventVersion": "0"})
 
 
-def make_handler(variant: Variant, latency: LatencyReservoir | None = None) -> type[BaseHTTPRequestHandler]:
-    latency = latency or LatencyReservoir()
+class Dispatcher:
+    """HTTP routes of the container: /ping, /invocations, and /sagestep/latency (for benchmarks)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def __init__(self, variant: Variant, latency: LatencyReservoir) -> None:
+        self.variant = variant
+        self.latency = latency
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            return
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes, str, dict[str, str]]:
+        if method == "GET" and path == "/ping":
+            return 200, b"", "text/plain", {}
+        if method == "GET" and path == "/sagestep/latency":
+            return 200, json.dumps(self.latency.take()).encode(), "application/json", {}
+        if method != "POST" or path != "/invocations":
+            return 404, b'{"error":"not found"}', "application/json", {}
+        content_type = headers.get("content-type", "application/json")
+        accept = headers.get("accept") or "application/json"
+        if accept == "*/*":
+            accept = "application/json"
+        started = time.perf_counter()
+        try:
+            output, output_type = self.variant.invoke(body, content_type, accept)
+        except Exception as exc:  # a bad request or a model error must never take the server down
+            status = getattr(exc, "status_code", 500)
+            status = status if isinstance(status, int) and 400 <= status < 600 else 500
+            message = str(exc) if status < 500 else f"{type(exc).__name__}: {exc}"
+            return status, json.dumps({"error": message}).encode(), "application/json", {}
+        model_ms = (time.perf_counter() - started) * 1000
+        self.variant.capture(body, content_type, output, output_type, headers.get("x-amzn-sagemaker-inference-id"))
+        self.latency.add((time.perf_counter() - started) * 1000)
+        return 200, output, output_type, {"X-Sagestep-Model-Latency-Ms": f"{model_ms:.3f}"}
 
-        def _reply(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib name
-            if self.path == "/ping":
-                self._reply(200, b"", "text/plain")
-            elif self.path == "/sagestep/latency":
-                self._reply(200, json.dumps(latency.take()).encode(), "application/json")
-            else:
-                self._reply(404, b'{"error":"not found"}', "application/json")
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 406: "Not Acceptable", 415: "Unsupported Media Type"}
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
-            if self.path != "/invocations":
-                self._reply(404, b'{"error":"not found"}', "application/json")
+
+async def serve_connection(dispatcher: Dispatcher, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """HTTP/1.1 with keep-alive, one request at a time per connection. Scoring runs inline on the event loop, one
+    request at a time, so a request's server-side time is its own work and not a wait for the GIL."""
+    try:
+        while True:
+            request_line = await reader.readline()
+            if not request_line:
                 return
-            content_type = self.headers.get("Content-Type", "application/json")
-            accept = self.headers.get("Accept") or "application/json"
-            if accept == "*/*":
-                accept = "application/json"
-            started = time.perf_counter()
-            try:
-                output, output_type = variant.invoke(body, content_type, accept)
-            except Exception as exc:  # a bad request or a model error must never take the server down
-                status = getattr(exc, "status_code", 500)
-                status = status if isinstance(status, int) and 400 <= status < 600 else 500
-                message = str(exc) if status < 500 else f"{type(exc).__name__}: {exc}"
-                self._reply(status, json.dumps({"error": message}).encode(), "application/json")
+            method, path, _version = request_line.decode("latin-1").split(" ", 2)
+            headers: dict[str, str] = {}
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length") or 0))
+            status, payload, content_type, extra = dispatcher.handle(method, path, headers, body)
+            head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}", f"Content-Type: {content_type}", f"Content-Length: {len(payload)}"]
+            head += [f"{key}: {value}" for key, value in extra.items()]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
+            await writer.drain()
+            if headers.get("connection", "").lower() == "close":
                 return
-            model_ms = (time.perf_counter() - started) * 1000
-            variant.capture(body, content_type, output, output_type, self.headers.get("X-Amzn-SageMaker-Inference-Id"))
-            self._reply(200, output, output_type, {"X-Sagestep-Model-Latency-Ms": f"{model_ms:.3f}"})
-            latency.add((time.perf_counter() - started) * 1000)
-
-    return Handler
-
-
-class ModelHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # socketserver's default of 5 drops connections under 50 concurrent clients
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
         return  # a client hanging up mid-request (load generators do) is not a server error
+    finally:
+        writer.close()
 
 
 class LatencyReservoir:
@@ -211,18 +215,18 @@ def main(spec_path: str) -> int:
     except Exception as exc:
         Path(spec["port_file"]).write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
         return 1
-    server = ModelHTTPServer(("127.0.0.1", 0), make_handler(variant))
-    parent = os.getppid()
+    dispatcher = Dispatcher(variant, LatencyReservoir())
 
-    def watch_parent() -> None:  # a model server never outlives the runtime (or benchmark) that started it
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        server.shutdown()
+    async def run() -> None:
+        server = await asyncio.start_server(lambda r, w: serve_connection(dispatcher, r, w), "127.0.0.1", 0, backlog=1024)
+        Path(spec["port_file"]).write_text(json.dumps({"port": server.sockets[0].getsockname()[1]}))
+        parent = os.getppid()
+        while os.getppid() == parent:  # a model server never outlives the runtime (or benchmark) that started it
+            await asyncio.sleep(1.0)
+        server.close()
 
-    threading.Thread(target=watch_parent, daemon=True).start()
-    Path(spec["port_file"]).write_text(json.dumps({"port": server.server_address[1]}))
     try:
-        server.serve_forever(poll_interval=0.2)
+        asyncio.run(run())
     except KeyboardInterrupt:
         pass
     finally:
