@@ -159,6 +159,20 @@ class S3Store:
             raise JobSpecError(f"no objects under {uri}: the input channel is empty (check the S3Uri and that the data was uploaded)")
         return count
 
+    def download_manifest(self, uri: str, target: Path) -> int:
+        """S3DataType ManifestFile: a JSON list `[{"prefix": "s3://b/p/"}, "relative/key", ...]`; files keep their
+        relative keys under the channel directory, as SageMaker does."""
+        bucket, key = parse_s3_uri(uri)
+        manifest = json.loads(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        if not manifest or not isinstance(manifest[0], dict) or "prefix" not in manifest[0]:
+            raise JobSpecError(f"{uri}: a manifest starts with {{\"prefix\": \"s3://bucket/prefix/\"}}")
+        prefix_bucket, prefix = parse_s3_uri(manifest[0]["prefix"])
+        for relative in manifest[1:]:
+            destination = target / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            self.client.download_file(prefix_bucket, prefix + relative, str(destination))
+        return len(manifest) - 1
+
     def download_object(self, uri: str, destination: Path) -> None:
         bucket, key = parse_s3_uri(uri)
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -338,7 +352,10 @@ class JobRunner:
             local_path = _container_path(s3_input["LocalPath"], "/opt/ml/processing/", channel.get("InputName"))
             target = Path(self.map_path(job, local_path))
             target.mkdir(parents=True, exist_ok=True)
-            self.store.download_prefix(s3_input["S3Uri"], target)
+            if s3_input.get("S3DataType") == "ManifestFile":
+                self.store.download_manifest(s3_input["S3Uri"], target)
+            else:
+                self.store.download_prefix(s3_input["S3Uri"], target)
         outputs = (request.get("ProcessingOutputConfig") or {}).get("Outputs") or []
         for output in outputs:
             local_path = _container_path(output["S3Output"]["LocalPath"], "/opt/ml/processing/", output.get("OutputName"))
