@@ -18,7 +18,6 @@ import random
 import shutil
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -152,8 +151,8 @@ class EndpointManager:
         model_dir.mkdir(parents=True)
         code_dir.mkdir(parents=True)
         try:
-            self._fetch(container["ModelDataUrl"], model_dir)
-            self._fetch(submit, code_dir)
+            self.store.download_extracted(container["ModelDataUrl"], model_dir)
+            self.store.download_extracted(submit, code_dir)
         except Exception as exc:
             raise EndpointError(f"variant {variant['VariantName']}: cannot download the model or code: {exc}") from exc
         capture_spec: dict[str, Any] = {"enabled": bool(capture.get("EnableCapture", True)) and bool(capture)}
@@ -201,16 +200,6 @@ class EndpointManager:
             time.sleep(0.05)
         process.kill()
         raise EndpointError(f"variant {variant['VariantName']}: the model server did not answer /ping within {START_TIMEOUT_SECONDS:.0f}s")
-
-    def _fetch(self, uri: str, target: Path) -> None:
-        if uri.endswith(".tar.gz"):
-            archive = target.parent / f"{target.name}.tar.gz"
-            self.store.download_object(uri, archive)
-            with tarfile.open(archive) as tar:
-                tar.extractall(target, filter="data")
-            archive.unlink()
-        else:
-            self.store.download_prefix(uri, target)
 
     # -- invocations
 

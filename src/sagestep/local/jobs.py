@@ -173,6 +173,17 @@ class S3Store:
             self.client.download_file(prefix_bucket, prefix + relative, str(destination))
         return len(manifest) - 1
 
+    def download_extracted(self, uri: str, target: Path) -> None:
+        """A model or code location as SageMaker hosting reads it: a .tar.gz is extracted, a prefix downloaded."""
+        if uri.endswith(".tar.gz"):
+            archive = target.parent / f".{target.name}.tar.gz"
+            self.download_object(uri, archive)
+            with tarfile.open(archive) as tar:
+                tar.extractall(target, filter="data")
+            archive.unlink()
+        else:
+            self.download_prefix(uri, target)
+
     def download_object(self, uri: str, destination: Path) -> None:
         bucket, key = parse_s3_uri(uri)
         destination.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ with the input when `DataProcessing.JoinSource` is `Input`.
 from __future__ import annotations
 
 import json
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +48,8 @@ def run_transform(job: LocalJob, runner: JobRunner) -> None:
     model_dir, code_dir, input_dir, output_dir = (opt_ml / d for d in ("model", "code", "input", "output"))
     for directory in (model_dir, code_dir, input_dir, output_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    _fetch_archive_or_prefix(runner, container["ModelDataUrl"], model_dir)
-    _fetch_archive_or_prefix(runner, submit, code_dir)
+    runner.store.download_extracted(container["ModelDataUrl"], model_dir)
+    runner.store.download_extracted(submit, code_dir)
     source = request["TransformInput"]["DataSource"]["S3DataSource"]
     runner.store.download_prefix(source["S3Uri"], input_dir)
     spec = {
@@ -95,16 +94,3 @@ def _capture_spec(job: LocalJob, runner: JobRunner, config: dict[str, Any] | Non
         "s3_uri": f"s3://{bucket}/{prefix.strip('/')}/{job.name}/AllTraffic",
         "generate_inference_id": bool(config.get("GenerateInferenceId", False)),
     }
-
-
-def _fetch_archive_or_prefix(runner: JobRunner, uri: str, target: Path) -> None:
-    if uri.endswith(".tar.gz"):
-        archive = target.parent / f".{target.name}.tar.gz"
-        runner.store.download_object(uri, archive)
-        with tarfile.open(archive) as tar:
-            tar.extractall(target, filter="data")
-        archive.unlink()
-    else:
-        parse_s3_uri(uri)
-        runner.store.download_prefix(uri, target)
-
