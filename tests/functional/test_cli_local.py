@@ -67,3 +67,39 @@ def test_bad_input_file_is_one_clear_line_not_a_traceback(tmp_path):
     result = sagestep("local", "run", "TrainingStateMachine", "--input", str(tmp_path / "in.json"), cwd=tmp_path)
     assert result.returncode == 2
     assert "in.json: not valid JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_endpoints_and_invoke_serve_an_endpoint_left_by_an_earlier_command(tmp_path):
+    import io
+    import tarfile
+
+    from sagestep.local import LocalRuntime
+
+    # GIVEN a workspace with an InService endpoint created by an earlier command
+    with LocalRuntime(HERE, workspace=tmp_path / "ws", template_path=HERE / "runtime_template.yaml") as runtime:
+        s3, sagemaker = runtime.client("s3"), runtime.client("sagemaker")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            content = json.dumps({"scale": 100}).encode()
+            info = tarfile.TarInfo("model.json")
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+        s3.put_object(Bucket=BUCKET, Key="m/model.tar.gz", Body=buffer.getvalue())
+        s3.put_object(Bucket=BUCKET, Key="code/inference.py", Body=(HERE / "jobs" / "inference.py").read_bytes())
+        sagemaker.create_model(ModelName="toy", ExecutionRoleArn="arn:aws:iam::123456789012:role/x", PrimaryContainer={
+            "Image": "local", "ModelDataUrl": f"s3://{BUCKET}/m/model.tar.gz",
+            "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{BUCKET}/code/"}})
+        sagemaker.create_endpoint_config(EndpointConfigName="toy", ProductionVariants=[
+            {"VariantName": "Primary", "ModelName": "toy", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+        sagemaker.create_endpoint(EndpointName="toy", EndpointConfigName="toy")
+        runtime.endpoints.wait_idle()
+    (tmp_path / "rows.csv").write_text("250,1\n")
+    common = ["--template", str(HERE / "runtime_template.yaml"), "--workspace", str(tmp_path / "ws")]
+    # WHEN later commands list it and score a file with it
+    listed = sagestep("local", "endpoints", *common, cwd=tmp_path)
+    scored = sagestep("local", "invoke", "toy", "--body", str(tmp_path / "rows.csv"), *common, cwd=tmp_path)
+    bad = sagestep("local", "invoke", "toy", "--body", str(HERE / "asl" / "child.asl.json"), *common, cwd=tmp_path)
+    # THEN the endpoint is listed with its variant, scores, and a bad request is a clear one-line error
+    assert "toy  InService" in listed.stdout and "Primary" in listed.stdout
+    assert scored.returncode == 0 and scored.stdout.strip() == "2.500"
+    assert bad.returncode == 2 and "the model rejected the request (400)" in bad.stderr
