@@ -56,7 +56,15 @@ $(BENCH_STAMP):
 	.venv-bench/bin/pip install --quiet mlflow==3.17.2 mlflow-skinny==3.17.2 lightgbm==4.7.0
 	touch $(BENCH_STAMP)
 
-bench: $(STAMP) $(BENCH_STAMP)
+# Drift peers in a venv of their own: nannyml 0.13.1 needs lightgbm<4.6 (the serving bench pins 4.7.0) and
+# evidently 0.7.23 does not import with pandas 3.
+DRIFT_BENCH_STAMP := .venv-bench-drift/.installed
+$(DRIFT_BENCH_STAMP):
+	$(PYTHON) -m venv .venv-bench-drift
+	.venv-bench-drift/bin/pip install --quiet nannyml==0.13.1 evidently==0.7.23 pandas==2.2.3 pyarrow==26.0.1
+	touch $(DRIFT_BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP) $(DRIFT_BENCH_STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "error: wrk not found; install the Debian package wrk"; exit 2; }
 	$(PY) -m bench
 

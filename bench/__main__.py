@@ -2,9 +2,9 @@
 
 import sys
 
-from bench import serving_latency
+from bench import data_quality, merge, serving_latency
 
-BENCHMARKS = {"serving_latency": serving_latency.main}
+BENCHMARKS = {"serving_latency": serving_latency.main, "data_quality": data_quality.main, "merge": merge.main}
 
 if __name__ == "__main__":
     failed = [name for name, run in BENCHMARKS.items() if run([]) != 0]

@@ -22,10 +22,15 @@ def rss_mb() -> float:
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """VmHWM: the peak RSS of this process image (ru_maxrss would carry the parent's peak across fork + exec)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def run_sagestep(data: Path) -> tuple[str, list[str]]:
+def run_sagestep(data: Path) -> tuple[str, list[str], float]:
     import sagestep
     from sagestep.monitoring.baseline import build_baseline
     from sagestep.monitoring.data_quality import run_data_quality
@@ -110,11 +115,12 @@ def main(argv: list[str]) -> int:
     tool, data, out = argv[0], Path(argv[1]), Path(argv[2])
     run = TOOLS[tool]
     # import the tool's modules before the memory reference point
-    {"sagestep": lambda: __import__("sagestep.monitoring.data_quality"),
+    {"sagestep": lambda: [__import__(f"sagestep.monitoring.{m}") for m in ("baseline", "data_quality", "readers")],
      "numpy": lambda: __import__("pyarrow.parquet"),
      "nannyml": lambda: __import__("nannyml"),
      "evidently": lambda: (__import__("evidently"), __import__("evidently.presets"))}[tool]()
-    import pandas  # noqa: F401  (every tool uses it; keep it out of "extra")
+    import pandas  # noqa: F401  (every tool uses pandas and pyarrow; keep their imports out of "extra")
+    import pyarrow.parquet  # noqa: F401
     base = rss_mb()
     version, flagged, wall = run(data)
     out.write_text(json.dumps({"tool": tool, "version": version, "wall_s": round(wall, 3),

@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reference-rows", type=int, default=100_000)
     parser.add_argument("--skip", action="append", default=[], help="tool to leave out (repeatable)")
+    parser.add_argument("--keep", type=Path, help="write the Parquet files here and keep them (default: a temp dir)")
     args = parser.parse_args(argv)
     if not PEER_PYTHON.exists():
         print(f"error: {PEER_PYTHON} missing; run `make bench` (it installs nannyml and evidently)", file=sys.stderr)
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
              ("evidently", PEER_PYTHON)]
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-dq-") as tmp:
-        data = Path(tmp)
+        data = args.keep or Path(tmp)
+        data.mkdir(parents=True, exist_ok=True)
         ref.to_parquet(data / "reference.parquet", index=False, row_group_size=ROW_GROUP_ROWS)
         cur.to_parquet(data / "current.parquet", index=False, row_group_size=ROW_GROUP_ROWS)
         del ref, cur

@@ -1,8 +1,8 @@
 """Ground-truth merge: 1,000,000 capture records with 1,000,000 labels, sagestep vs a pandas join.
 
 Capture records are built from real rows (credit_data applications resampled, as CSV endpointInput in the model's
-feature order, a JSON endpointOutput), spread over the two hours of the window, each with an inferenceId; the
-labels arrive in the two following hours in a shuffled order. sagestep runs `sagestep.monitoring.merge.merge_ground_truth` (2
+feature order, a JSON endpointOutput), spread over the two hours of the window in one file per 5 minutes, each with an inferenceId;
+the labels arrive in the two following hours (6 files an hour) in a shuffled order. sagestep runs `sagestep.monitoring.merge.merge_ground_truth` (2
 workers, streaming, called as the merge Lambda calls it); the baseline reads both sides with `pandas.read_json(lines=True)`, joins on the key and
 writes JSON lines. Both run as their own process; memory is the peak RSS of the whole process tree.
 
@@ -32,6 +32,8 @@ RESULTS = ROOT / "bench" / "results"
 FEATURES = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price",
             "Home", "Marital", "Records", "Job"]
 AT = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.timezone.utc)
+CAPTURE_FILE_MINUTES = 5  # an endpoint rolls its capture files every few minutes: 24 files in the window
+LABEL_FILES_PER_HOUR = 6
 # What the merge Lambda runs (the CLI adds ~2 s of imports for its other commands).
 SAGESTEP_MERGE = """
 import json, sys
@@ -69,11 +71,12 @@ def write_inputs(base: Path, n: int, seed: int = 7) -> None:
     for i in range(n):
         t = start + dt.timedelta(seconds=int(seconds[i]))
         hour = t.strftime("%Y/%m/%d/%H")
-        if hour not in handles:
+        slot = f"{hour}/capture-{t.minute // CAPTURE_FILE_MINUTES:02d}.jsonl"
+        if slot not in handles:
             (capture_root / hour).mkdir(parents=True, exist_ok=True)
-            handles[hour] = open(capture_root / hour / "capture-0.jsonl", "w")
+            handles[slot] = open(capture_root / slot, "w")
         s = scores[i]
-        handles[hour].write(
+        handles[slot].write(
             '{"captureData":{"endpointInput":{"observedContentType":"text/csv","mode":"INPUT","data":"%s",'
             '"encoding":"CSV"},"endpointOutput":{"observedContentType":"application/json","mode":"OUTPUT",'
             '"data":"{\\"predictions\\":[{\\"score\\":%.4f,\\"decision\\":\\"%s\\",\\"threshold\\":0.5}]}",'
@@ -88,10 +91,11 @@ def write_inputs(base: Path, n: int, seed: int = 7) -> None:
     for part, (lo, hi) in enumerate(((0, half), (half, n))):
         hour = (AT - dt.timedelta(hours=2 - part)).strftime("%Y/%m/%d/%H")
         (gt_root / hour).mkdir(parents=True, exist_ok=True)
-        with open(gt_root / hour / "labels.jsonl", "w") as out:
-            for i in order[lo:hi]:
-                out.write('{"groundTruthData":{"data":"%s","encoding":"CSV"},"eventMetadata":{"eventId":"i-%d"},'
-                          '"eventVersion":"0"}\n' % (labels[pick[i]], i))
+        for f, chunk in enumerate(np.array_split(order[lo:hi], LABEL_FILES_PER_HOUR)):
+            with open(gt_root / hour / f"labels-{f:02d}.jsonl", "w") as out:
+                for i in chunk:
+                    out.write('{"groundTruthData":{"data":"%s","encoding":"CSV"},"eventMetadata":{"eventId":"i-%d"},'
+                              '"eventVersion":"0"}\n' % (labels[pick[i]], i))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -192,3 +192,10 @@ def test_batch_transform_serves_the_script_mode_model_and_joins_input(runtime):
     assert record.status == "SUCCEEDED", record.cause
     out = s3.get_object(Bucket=bucket, Key="transform/out/rows.csv.out")["Body"].read().decode()
     assert out.splitlines() == ["1290,30,1.290", "2500,41,2.500"]
+
+
+def test_jsonata_division_sees_every_states_reference(runtime):
+    # moto's reference scan mistakes `a / b ... /` for a regex literal and drops $states.input between the slashes
+    record = runtime.run(str(ASL / "jsonata_division.asl.json"), {"a": 3, "b": 4, "c": 5}, name="jsonata-division")
+    assert record.status == "SUCCEEDED", record.cause
+    assert record.output == {"ratio": 0.75, "half": 2.5}

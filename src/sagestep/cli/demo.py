@@ -15,14 +15,16 @@ import json
 from sagestep import approvals
 from sagestep.cli import UserError
 from sagestep.cli.local import LiveReporter, add_runtime_arguments, open_runtime, read_input
+from sagestep.local.ab_demo import run_ab_demo
 
 DEMO_INPUT = Path("events/training_state_machine_credit_data.json")
+CHALLENGER_INPUT = Path("events/training_state_machine_credit_data_xgboost.json")
 DATASET_FILE = Path("data/credit_data/credit_data.csv")
 DATASET_CONFIG = Path("ml/config/credit_data.yaml")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser("demo", help="train, gate and register a credit model locally on real data")
+    demo = subparsers.add_parser("demo", help="the main job locally on real credit data: train, gate, register, approve, deploy, score, A/B test a challenger")
     add_runtime_arguments(demo)
     demo.set_defaults(func=cmd_demo, time_scale=0.01)
 
@@ -75,15 +77,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 1
         endpoint = runtime.resolver.resolve({"Fn::Sub": "sagestep-${Environment}-credit"})
         scored = _score_held_out_rows(runtime, endpoint, run_dir, metadata.get("DatasetName", ""))
+        runtime.endpoints.publish_metrics(runtime.client("cloudwatch"))
+        print(f"\nEndpoint {endpoint} is InService (local); {scored} held-out applications scored through it.")
+
+        print("\nTraining a challenger (XGBoost) with the same pipeline, then an A/B test at 10% of traffic")
+        challenger_input = read_input(root / CHALLENGER_INPUT)
+        challenger = runtime.wait(runtime.start("TrainingStateMachine", challenger_input), on_event=reporter.on_event,
+                                  on_tick=reporter.on_tick)
+        if challenger.status != "SUCCEEDED":
+            print(f"\nThe challenger's training ended {challenger.status}: {challenger.error}: {challenger.cause}")
+            return 1
+        ab = run_ab_demo(
+            runtime,
+            challenger.output["Registered"]["ModelPackageArn"],
+            run_dir / "preprocess" / "test" / "test.csv",
+            dataset_config=root / DATASET_CONFIG,
+            overrides={"TrafficShare": 0.1},
+            plot_path=run_dir / "ab_evidence.png",
+        )
         runtime.endpoints.stop_all()  # flushes the data capture files
         runtime.sync_from_disk()
         runtime.save()
         capture_dir = runtime.local_path(f"s3://{runtime.bucket('ArtifactsBucket')}/capture/{endpoint}/")
         captured = sorted(capture_dir.rglob("*.jsonl"))
-    print(f"\nEndpoint {endpoint} is InService (local); {scored} held-out applications scored through it.")
-    print(f"  captured      {sum(1 for f in captured for _ in f.open())} records in {len(captured)} file(s) under {capture_dir}/")
-    print(f"  endpoints     sagestep local endpoints --workspace {args.workspace}")
-    return 0
+    print(f"\nResults under {args.workspace}:")
+    print(f"  training report   {report}")
+    print(f"  captured traffic  {sum(1 for f in captured for _ in f.open())} records in {len(captured)} file(s) under {capture_dir}/")
+    if ab.get("PlotPath"):
+        print(f"  A/B evidence      {ab['PlotPath']}  ({ab['Decision']})")
+    print(f"  endpoints         sagestep local endpoints --workspace {args.workspace}")
+    return 0 if ab["Status"] == "SUCCEEDED" else 1
 
 
 def _score_held_out_rows(runtime: Any, endpoint: str, run_dir: Path, dataset: str, rows: int = 200) -> int:

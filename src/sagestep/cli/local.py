@@ -38,6 +38,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_runtime_arguments(invoke)
     invoke.set_defaults(func=cmd_invoke)
 
+    traffic = commands.add_parser("traffic", help="send held-out rows through a local endpoint; write their labels later")
+    traffic.add_argument("endpoint")
+    traffic.add_argument("--rows", required=True, type=Path, help="CSV with a header and the true label column")
+    traffic.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
+    traffic.add_argument("--count", type=int, help="requests to send (default: every row once)")
+    traffic.add_argument("--labels-after", default="PT1S", help="ISO-8601 delay before a label arrives (default PT1S)")
+    traffic.add_argument("--target", help="label column (default: from --dataset-config, else a column named target/label)")
+    traffic.add_argument("--dataset-config", type=Path, help="dataset config naming the target and positive label")
+    add_runtime_arguments(traffic)
+    traffic.set_defaults(func=cmd_traffic)
+
     history = commands.add_parser("history", help="print the event history of a past local execution")
     history.add_argument("execution", help="execution ARN or name")
     history.add_argument("--workspace", type=Path, default=Path(".sagestep"))
@@ -217,3 +228,22 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         print(response["Body"].read().decode())
         print(f"(variant {response.get('InvokedProductionVariant')})", file=sys.stderr)
     return 0
+
+
+def cmd_traffic(args: argparse.Namespace) -> int:
+    from sagestep.local.traffic import Traffic, TrafficInputError, load_rows
+    from sagestep.monitoring.merge import MergeInputError, parse_iso_duration
+
+    try:
+        delay = parse_iso_duration(args.labels_after).total_seconds()
+        rows = load_rows(args.rows, target=args.target, dataset_config=args.dataset_config)
+    except (TrafficInputError, MergeInputError) as exc:
+        raise UserError(str(exc)) from exc
+    except FileNotFoundError as exc:
+        raise UserError(f"{exc.filename}: file not found") from exc
+    with open_runtime(args) as runtime:
+        report = Traffic(runtime, args.endpoint, rows, rate=args.rate, labels_after=delay).send(
+            count=args.count or len(rows.instances)
+        )
+    print(json.dumps(report.to_dict()))
+    return 0 if report.sent > report.errors else 1

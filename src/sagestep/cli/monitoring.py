@@ -1,4 +1,4 @@
-"""`sagestep baseline`, `sagestep monitor data-quality` and `sagestep merge-ground-truth`.
+"""`sagestep baseline`, `sagestep monitor data-quality|model-quality|bias` and `sagestep merge-ground-truth`.
 
 Violations are results, not errors: `monitor data-quality` exits 0 when it finds some. Bad input (missing files,
 unreadable data, bad offsets) raises UserError: one line, exit code 2.
@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     baseline.set_defaults(func=run_baseline)
 
-    monitor = subparsers.add_parser("monitor", help="monitoring jobs (data quality)")
+    monitor = subparsers.add_parser("monitor", help="monitoring jobs (data quality, model quality, bias)")
     jobs = monitor.add_subparsers(dest="monitor_command", required=True)
     quality = jobs.add_parser(
         "data-quality",
@@ -71,6 +71,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     quality.add_argument("--endpoint", help="endpoint name (metric dimension; omit for batch monitoring)")
     quality.add_argument("--schedule", default="local", help="monitoring schedule name (metric dimension; default local)")
     quality.set_defaults(func=run_data_quality_command)
+
+    model = jobs.add_parser(
+        "model-quality",
+        help="model-quality statistics of merged traffic and violations against the evaluation's constraints",
+        description="Read merged records (capture + groundTruthData) under --merged, compute Model Monitor "
+        "model-quality statistics (standard_deviation over 5 x 80%% subsamples) and compare them with --constraints "
+        "(model_quality_constraints.json from the evaluation). Writes statistics.json and "
+        "constraint_violations.json to --output. Exits 0 whether or not there are violations.",
+    )
+    model.add_argument("--merged", required=True, type=Path, help="merged JSONL file or directory")
+    model.add_argument("--constraints", required=True, type=Path, help="model_quality_constraints.json")
+    model.add_argument("--problem-type", required=True, choices=["BinaryClassification", "Regression"])
+    model.add_argument("--output", required=True, type=Path, help="directory for the reports")
+    model.add_argument("--threshold", type=float, default=0.5, help="decision threshold (default 0.5)")
+    model.set_defaults(func=run_model_quality_command)
+
+    bias = jobs.add_parser(
+        "bias",
+        help="bias drift (DI, SPD per protected attribute) and feature-attribution drift (SHAP ranking NDCG)",
+        description="Compare merged traffic with the training baseline: disparate impact and statistical parity "
+        "difference per protected attribute of --dataset-config against --baseline-dir/bias.json, and the live mean "
+        "|SHAP| ranking against --baseline-dir/explainability.json (NDCG; violation below --ndcg-threshold). "
+        "Writes bias_attribution_report.json and constraint_violations.json to --output.",
+    )
+    bias.add_argument("--merged", required=True, type=Path, help="merged JSONL file or directory")
+    bias.add_argument("--baseline-dir", required=True, type=Path, help="directory with bias.json and explainability.json")
+    bias.add_argument("--model", required=True, type=Path, help="model directory (extracted) or model.tar.gz")
+    bias.add_argument("--dataset-config", required=True, type=Path, help="dataset config YAML or JSON")
+    bias.add_argument("--output", required=True, type=Path, help="directory for the reports")
+    bias.add_argument("--threshold", type=float, help="decision threshold (default: bias.json's)")
+    bias.add_argument("--ndcg-threshold", type=float, default=0.90, help="attribution drift threshold (default 0.90)")
+    bias.add_argument("--di-tolerance", type=float, default=0.1, help="allowed DI change from baseline (default 0.1)")
+    bias.add_argument("--spd-tolerance", type=float, default=0.1, help="allowed SPD change from baseline (default 0.1)")
+    bias.set_defaults(func=run_bias_command)
 
     merge = subparsers.add_parser(
         "merge-ground-truth",
@@ -183,6 +217,71 @@ def _summary(
         lines.append(f"  malformed: {example}")
     lines.append(f"  reports: {out}")
     return "\n".join(lines)
+
+
+# -- model quality -------------------------------------------------------------------------------------------------
+def run_model_quality_command(args: argparse.Namespace) -> int:
+    from sagestep.monitoring.merged import read_merged
+    from sagestep.monitoring.model_quality import ModelQualityInputError, run_model_quality
+
+    try:
+        constraints = read_json(args.constraints, "model-quality constraints",
+                                "pass the model_quality_constraints.json the evaluation wrote")
+        merged = read_merged(args.merged, None)
+        if not len(merged) and merged.report.malformed_lines:
+            raise UserError(f"{args.merged}: no readable merged record; {merged.report.malformed_lines} malformed "
+                            f"(first: {merged.report.malformed_examples[0]})")
+        statistics, violations = run_model_quality(merged.labels, merged.scores, constraints, args.problem_type,
+                                                   threshold=args.threshold, source=str(args.constraints))
+    except (*_INPUT_ERRORS, ModelQualityInputError) as exc:
+        raise UserError(str(exc)) from None
+    write_json(args.output / "statistics.json", statistics)
+    write_json(args.output / "constraint_violations.json", violations, indent=2)
+    found = violations["violations"]
+    print(f"model quality: {len(merged)} merged record(s), {merged.report.malformed_lines} malformed; "
+          f"{len(found)} violation(s)" + "".join(f"\n  {v['description']}" for v in found)
+          + f"\n  reports: {args.output}")
+    return 0
+
+
+# -- bias and attribution drift ------------------------------------------------------------------------------------
+def run_bias_command(args: argparse.Namespace) -> int:
+    import tarfile
+    import tempfile
+
+    from sagestep.dataset_config import ConfigError, load_dataset_config
+    from sagestep.model import ModelInputError, ScoringModel
+    from sagestep.monitoring.bias_drift import BiasInputError, BiasThresholds, run_bias_attribution
+    from sagestep.monitoring.merged import read_merged
+
+    thresholds = BiasThresholds(ndcg_threshold=args.ndcg_threshold, di_tolerance=args.di_tolerance,
+                                spd_tolerance=args.spd_tolerance)
+    fix = "pass the training evaluation output (bias.json, explainability.json) as --baseline-dir"
+    try:
+        config = load_dataset_config(args.dataset_config)
+        bias = read_json(args.baseline_dir / "bias.json", "baseline bias report", fix)
+        explainability = read_json(args.baseline_dir / "explainability.json", "baseline explainability", fix)
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.model.is_file():
+                with tarfile.open(args.model) as tar:
+                    tar.extractall(tmp, filter="data")
+                model = ScoringModel.load(tmp)
+            else:
+                model = ScoringModel.load(args.model)
+        merged = read_merged(args.merged, list(model.features),
+                             numeric=[f for f in model.features if f not in model.categorical])
+        report, violations = run_bias_attribution(merged.features, merged.labels, merged.scores, config, bias,
+                                                  explainability, model, threshold=args.threshold,
+                                                  thresholds=thresholds)
+    except (*_INPUT_ERRORS, ConfigError, BiasInputError, ModelInputError, tarfile.TarError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    write_json(args.output / "bias_attribution_report.json", report, indent=2)
+    write_json(args.output / "constraint_violations.json", violations, indent=2)
+    found = violations["violations"]
+    print(f"bias/attribution: {report['n_rows']} merged record(s); {len(found)} violation(s)"
+          + "".join(f"\n  {v.get('facet') or v.get('feature')}: {v['description']}" for v in found)
+          + f"\n  reports: {args.output}")
+    return 0
 
 
 # -- ground-truth merge --------------------------------------------------------------------------------------------

@@ -90,8 +90,9 @@ class EndpointManager:
         endpoint = backend.endpoints[endpoint_name]
         try:
             servers = self._start_config(endpoint_name, config_name)
-        except EndpointError as exc:
-            endpoint.failure_reason = str(exc)[:1024]
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, the endpoint must leave Creating/Updating
+            reason = str(exc) if isinstance(exc, EndpointError) else f"{type(exc).__name__}: {exc}"
+            endpoint.failure_reason = reason[:1024]
             endpoint.endpoint_status = "InService" if updating else "Failed"
             return
         if backend.endpoints.get(endpoint_name) is not endpoint:  # deleted while its servers were starting
@@ -186,8 +187,11 @@ class EndpointManager:
         )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            if port_file.exists():
-                answer = json.loads(port_file.read_text())
+            try:
+                answer = json.loads(port_file.read_text()) if port_file.exists() else None
+            except ValueError:  # the server is still writing it
+                answer = None
+            if answer is not None:
                 if "error" in answer:
                     process.wait(timeout=10)
                     raise EndpointError(f"variant {variant['VariantName']}: the model server failed to start: {answer['error']}")

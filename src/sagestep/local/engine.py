@@ -500,6 +500,18 @@ def _install_jsonata() -> None:
 
     module._eval_jsonata = evaluate
 
+    # moto binds only the parts of $states it finds referenced, scanning the expression with a regex that takes
+    # a division `a / b ... /` for a JSONata regex literal and so misses references between two slashes; bind all.
+    states_mod = _module(f"{_P}.asl.eval.states")
+    states_cls = _attr(states_mod, "States")
+    _attr(states_cls, "to_variable_declarations")
+    encode = _attr(module, "encode_jsonata_variable_declarations")
+
+    def to_variable_declarations(self: Any, variable_references: Any = None) -> str:
+        return encode(bindings={"$states": self._states_data})
+
+    states_cls.to_variable_declarations = to_variable_declarations
+
 
 def _install_time_scale() -> None:
     retrier = _module(f"{_P}.asl.component.common.retry.retrier_decl")

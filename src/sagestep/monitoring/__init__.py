@@ -5,7 +5,8 @@ so `sagestep.monitoring.merge` (the ground-truth merge Lambda) loads without num
 
 Modules: `kll` (sketch), `statistics` (statistics.json), `constraints` (constraints.json), `data_quality` (checks),
 `drift` (distances, PSI), `readers` (CSV/Parquet/capture input), `metrics_emf` (CloudWatch), `merge` (ground truth),
-`baseline` (baseline documents for a dataset config).
+`baseline` (baseline documents for a dataset config), `merged` (merged capture + ground truth), `model_quality`
+(model-quality statistics and violations), `bias_drift` (bias and attribution drift), `summary` (summary.json).
 """
 
 from __future__ import annotations
@@ -15,6 +16,18 @@ from typing import Any
 
 _EXPORTS = {
     "BaselineInputError": "baseline",
+    "BiasInputError": "bias_drift",
+    "BiasThresholds": "bias_drift",
+    "attribution_drift": "bias_drift",
+    "bias_drift": "bias_drift",
+    "ndcg": "bias_drift",
+    "run_bias_attribution": "bias_drift",
+    "MergedData": "merged",
+    "read_merged": "merged",
+    "ModelQualityInputError": "model_quality",
+    "constraint_violations": "model_quality",
+    "run_model_quality": "model_quality",
+    "summary": "summary",
     "build_baseline": "baseline",
     "DEFAULT_MONITORING_CONFIG": "constraints",
     "ConstraintsError": "constraints",

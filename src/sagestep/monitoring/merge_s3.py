@@ -99,10 +99,12 @@ def merge_look(
             if (hour := _hour_of(item["Relative"])) is not None and first_hour <= hour <= last_hour
         ]
         labels_after = pending.labels_through or window_start
+        # A label's hour directory is when it arrived; its object may be stored a little later (an hour of slack).
+        oldest_hour = labels_after.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
         labels = [
             _download(s3, item, root / "labels" / item["Relative"])
             for item in _objects(s3, ground_truth_uri)
-            if _hour_of(item["Relative"]) is not None
+            if (hour := _hour_of(item["Relative"])) is not None and hour >= oldest_hour
             and labels_after < item["LastModified"].astimezone(UTC) <= at
         ]
         hour_dir = f"{window_end:%Y/%m/%d/%H}"

@@ -604,6 +604,9 @@ def service_result(integ: Integration) -> Any:
     except Exception:
         return unknown("any", f"{integ.service}:{integ.action} result")
     result = shape_instance(op.output_shape, f"{op.name} output")
+    if integ.kind == "optimized" and service == "stepfunctions" and isinstance(result, dict):
+        # the Step Functions integration answers in PascalCase (ExecutionArn, StartDate, Output)
+        result = {key[:1].upper() + key[1:]: value for key, value in result.items()}
     if integ.kind == "optimized" and integ.service == "lambda" and isinstance(result, dict):
         result["Payload"] = unknown("any", "Lambda payload")
     if integ.pattern == ".sync:2" and isinstance(result, dict) and "Output" in result:

@@ -97,6 +97,13 @@ class Statement:
 def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.IGNORECASE)
 
+# IAM action prefixes that differ from the service's signing name.
+_IAM_PREFIXES = {"monitoring": "cloudwatch", "runtime.sagemaker": "sagemaker"}
+
+
+def iam_prefix(signing_name: str) -> str:
+    return _IAM_PREFIXES.get(signing_name, signing_name)
+
 
 def action_matches(pattern: str, action: str) -> bool:
     return _glob_regex(pattern).fullmatch(action) is not None
@@ -340,7 +347,7 @@ def task_needs(project: Project, machine: Machine, state: dict[str, Any], params
     try:
         op_model = awsmodel.operation_model(service, integ.action)
         operation = op_model.name
-        prefix = op_model.service_model.signing_name or service
+        prefix = iam_prefix(op_model.service_model.signing_name or service)
     except Exception:
         prefix = service
     actions = IAM_ACTION.get((service, operation), [f"{prefix}:{operation}"])
@@ -445,7 +452,7 @@ def function_needs(project: Project, function: Any) -> list[Need]:
         try:
             from sagestep import awsmodel
 
-            prefix = awsmodel.operation_model(call.service, call.operation).service_model.signing_name or call.service
+            prefix = iam_prefix(awsmodel.operation_model(call.service, call.operation).service_model.signing_name or call.service)
         except Exception:
             prefix = call.service
         for action in IAM_ACTION.get((call.service, call.operation), [f"{prefix}:{call.operation}"]):

@@ -124,8 +124,14 @@ def validate_request(service: str, action: str, integ: Integration, params: Any)
         return []
     if whole_marker(params) is not None:
         return []  # the whole request is unknown (no Parameters and an unknown input)
+    params = serialize_json_fields(integ, params)
+    if integ.kind == "optimized" and service == "stepfunctions" and isinstance(params, dict):
+        # the Step Functions integration takes PascalCase (StateMachineArn, Input, Name) for camelCase members
+        by_lower = {name.lower(): name for name in shape.members}
+        params = {by_lower.get(key.removesuffix(".$").lower(), key.removesuffix(".$")) + (".$" if key.endswith(".$") else ""): value
+                  for key, value in params.items()}
     prepared = Prepared()
-    request = prepared.value(shape, serialize_json_fields(integ, params), "")
+    request = prepared.value(shape, params, "")
     errors = awsmodel.validate(service, action, request)
     return prepared.type_errors + [e for e in errors if prepared.keeps(e)]
 
