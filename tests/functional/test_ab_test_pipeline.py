@@ -204,3 +204,21 @@ def register_program(runtime, name: str, artifact: bytes, submit_directory: str,
         SamplePayloadUrl=f"s3://{bucket}/test-models/{name}/sample_payload.tar.gz",
         CustomerMetadataProperties={"DatasetName": "credit_data"},
     )["ModelPackageArn"]
+
+
+def test_shadow_mode_pairs_requests_and_keeps_a_worse_challenger_out(runtime, ab_models):
+    # GIVEN the good model serving (promoted above) and the weak model as a shadow challenger
+    artifacts, rows = ab_models
+    before = live_config(runtime)
+    weak = register(runtime, "weak-shadow", artifacts["weak"])
+    # WHEN the A/B test runs in shadow mode (every request scored by both, paired differences)
+    record, report = run_with_traffic(runtime, rows, "ab-shadow", ab_input(weak, Mode="shadow"))
+    # THEN all answers came from the champion, the paired test keeps it, and the challenger is rejected
+    assert record.status == "SUCCEEDED", record.cause
+    assert "Challenger" not in report.by_variant and report.by_variant.get("Champion", 0) > 0
+    decision = record.output["Decision"]
+    assert decision["Decision"] == "keep_champion", decision
+    evidence = runtime.read_json(decision["EvidenceS3Uri"])
+    assert evidence["Evidence"]["Mode"] == "shadow"
+    assert package(runtime, weak)["ModelApprovalStatus"] == "Rejected"
+    assert live_config(runtime) == before  # the config that served before the test serves again

@@ -161,3 +161,30 @@ def test_invocations_are_published_as_sagemaker_cloudwatch_metrics(runtime):
         return sum(p["Sum"] for p in points)
     assert total("Invocations") == 6
     assert total("Invocation4XXErrors") == 1
+
+
+def test_shadow_variant_gets_a_copy_of_production_traffic_and_only_its_capture(runtime):
+    sagemaker, smr = runtime.client("sagemaker"), runtime.client("sagemaker-runtime")
+    bucket = runtime.bucket("ArtifactsBucket")
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="shadow-config",
+        ProductionVariants=[variant("Champion", "champion", 1.0)],
+        ShadowProductionVariants=[variant("Challenger", "challenger", 1.0)],
+        DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": f"s3://{bucket}/shadow-capture",
+                           "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]},
+    )
+    described = sagemaker.describe_endpoint_config(EndpointConfigName="shadow-config")
+    assert described["ShadowProductionVariants"][0]["VariantName"] == "Challenger"
+    sagemaker.create_endpoint(EndpointName="shadowed", EndpointConfigName="shadow-config")
+    assert wait_status(sagemaker, "shadowed")["EndpointStatus"] == "InService"
+    # WHEN requests arrive THEN the production variant answers and the shadow's answer is captured with the same id
+    for i in range(5):
+        response = smr.invoke_endpoint(EndpointName="shadowed", ContentType="text/csv", Body=b"500,1", InferenceId=f"s-{i}")
+        assert response["InvokedProductionVariant"] == "Champion" and response["Body"].read() == b"0.500"
+    runtime.endpoints.stop("shadowed")
+    runtime.sync_from_disk()
+    s3 = runtime.client("s3")
+    shadow_keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="shadow-capture/shadowed/Challenger/")["Contents"]]
+    records = [json.loads(line) for key in shadow_keys for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()]
+    assert sorted(r["eventMetadata"]["inferenceId"] for r in records) == [f"s-{i}" for i in range(5)]
+    assert {r["captureData"]["endpointOutput"]["data"] for r in records} == {"5.000"}

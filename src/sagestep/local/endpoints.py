@@ -123,7 +123,7 @@ class EndpointManager:
         capture = config.data_capture_config or {}
         started: dict[str, VariantServer] = {}
         try:
-            for variant in config.production_variants:
+            for variant in list(config.production_variants) + shadow_variants(config):
                 started[variant["VariantName"]] = self._start_variant(endpoint_name, config_name, variant, capture)
         except EndpointError:
             for server in started.values():
@@ -228,6 +228,17 @@ class EndpointManager:
         headers = {"Content-Type": content_type, "Accept": accept}
         if inference_id:
             headers["X-Amzn-SageMaker-Inference-Id"] = inference_id
+        status, response_headers, payload = self._post(endpoint_name, variant, server, body, headers)
+        if target_variant is None:
+            # Shadow variants get a copy of (a sampled share of) production traffic; their answers are only captured.
+            config = backend.endpoint_configs.get(endpoint.endpoint_config_name)
+            for shadow in shadow_variants(config):
+                share = float(shadow.get("InitialVariantWeight", 1.0) or 0.0)
+                if shadow["VariantName"] in servers and (share >= 1.0 or random.random() < share):
+                    self._post(endpoint_name, shadow["VariantName"], servers[shadow["VariantName"]], body, headers)
+        return status, response_headers, payload, variant
+
+    def _post(self, endpoint_name: str, variant: str, server: VariantServer, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         started = time.perf_counter()
         status, response_headers, payload = server.post(body, headers)
         overhead_us = (time.perf_counter() - started) * 1e6
@@ -238,7 +249,7 @@ class EndpointManager:
             observed += [("ModelLatency", model_us, "Microseconds"), ("OverheadLatency", max(0.0, overhead_us - model_us), "Microseconds")]
         with self._lock:
             self._metrics.extend((endpoint_name, variant, name, value, unit) for name, value, unit in observed)
-        return status, response_headers, payload, variant
+        return status, response_headers, payload
 
     def publish_metrics(self, cloudwatch: Any) -> int:
         """Put what the invocations observed into CloudWatch as SageMaker does (namespace AWS/SageMaker, dimensions
@@ -288,6 +299,11 @@ class EndpointManager:
                 for server in servers.values():
                     server.stop()
             self.servers.clear()
+
+
+def shadow_variants(config: Any) -> list[dict[str, Any]]:
+    """ShadowProductionVariants of an endpoint config (moto drops them; sagemaker_backend keeps them here)."""
+    return list(getattr(config, "shadow_production_variants", None) or [])
 
 
 def _pick_variant(variants: list[dict[str, Any]]) -> str:

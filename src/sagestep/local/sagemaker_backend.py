@@ -44,6 +44,7 @@ def install() -> None:
         _patch_update_model_package(_attr(models, "SageMakerModelBackend"))
         _add_update_endpoint(response_cls, _attr(models, "SageMakerModelBackend"), ActionResult, ValidationError)
         _patch_invoke_endpoint()
+        _keep_shadow_variants(response_cls, ActionResult)
         _INSTALLED = True
 
 
@@ -214,3 +215,26 @@ def _patch_invoke_endpoint() -> None:
         return 200, reply, payload
 
     response_cls.invoke_endpoint = invoke_endpoint
+
+
+def _keep_shadow_variants(response_cls: type, ActionResult: Any) -> None:
+    """moto drops ShadowProductionVariants from CreateEndpointConfig; keep them on the config and describe them."""
+    original_create = _attr(response_cls, "create_endpoint_config")
+    original_describe = _attr(response_cls, "describe_endpoint_config")
+
+    def create_endpoint_config(self: Any) -> Any:
+        result = original_create(self)
+        config = self.sagemaker_backend.endpoint_configs[self._get_param("EndpointConfigName")]
+        config.shadow_production_variants = self._get_param("ShadowProductionVariants") or []
+        return result
+
+    def describe_endpoint_config(self: Any) -> Any:
+        result = original_describe(self)
+        config = self.sagemaker_backend.endpoint_configs.get(self._get_param("EndpointConfigName"))
+        shadows = getattr(config, "shadow_production_variants", None)
+        if shadows:
+            return ActionResult({**result.result, "ShadowProductionVariants": shadows})
+        return result
+
+    response_cls.create_endpoint_config = create_endpoint_config
+    response_cls.describe_endpoint_config = describe_endpoint_config
