@@ -12,7 +12,10 @@ from sagestep import envvars, monitoring_run
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     group = envvars.required("MODEL_PACKAGE_GROUP_NAME")
     sagemaker, s3 = boto3.client("sagemaker"), boto3.client("s3")
-    package = monitoring_run.live_package(sagemaker, group, event["EndpointName"])
+    if event.get("ModelPackageArn"):  # a batch run names the package that scored; an endpoint run finds the live one
+        package = sagemaker.describe_model_package(ModelPackageName=event["ModelPackageArn"])
+    else:
+        package = monitoring_run.live_package(sagemaker, group, event["EndpointName"])
     start, end = monitoring_run.parse_time(event["WindowStart"]), monitoring_run.parse_time(event["WindowEnd"])
     files = monitoring_run.write_manifest(s3, event["CaptureS3Uri"], event["ManifestS3Uri"], start, end)
     return {**monitoring_run.baselines(package), "CaptureFiles": files}

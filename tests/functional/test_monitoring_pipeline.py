@@ -73,3 +73,26 @@ def test_drift_alerts_and_starts_retraining_then_cool_down_suppresses_it(deploye
     assert again.status == "SUCCEEDED", again.cause
     assert again.states_entered()[-1] == "Retraining suppressed"
     assert "cool-down" in again.output["Report"]["RetrainReason"]
+
+
+def test_batch_variant_monitors_batch_transform_captures(deployed):
+    # GIVEN a batch scoring run of shifted real applications with the live package (batch capture on)
+    runtime, rows = deployed
+    sagemaker = runtime.client("sagemaker")
+    arn = next(p["ModelPackageArn"] for p in sagemaker.list_model_packages(ModelPackageGroupName="sagestep-credit-dev",
+                                                                            ModelApprovalStatus="Approved")["ModelPackageSummaryList"])
+    features = load_event("smoke_test_credit_data")["FeatureNames"]
+    lines = [",".join("" if r[f] is None else str(r[f]) for f in features) for r in shifted(rows, 3.0).instances]
+    bucket = runtime.bucket("ArtifactsBucket")
+    runtime.client("s3").put_object(Bucket=bucket, Key="batch-monitor-in/applications.csv", Body=("\n".join(lines) + "\n").encode())
+    scored = runtime.run("BatchInferenceStateMachine", {"ModelPackageArn": arn, "InputS3Uri": f"s3://{bucket}/batch-monitor-in/",
+                                                         "OutputS3Uri": f"s3://{bucket}/batch-monitor-out/"}, name="batch-for-monitoring")
+    assert scored.status == "SUCCEEDED", scored.cause
+    # WHEN the monitoring machine runs on the batch captures
+    execution_input = monitoring_input(BatchCaptureS3Uri=f"s3://{bucket}/batch-capture/", ModelPackageArn=arn, ScheduleName="batch")
+    record = runtime.run("MonitoringStateMachine", execution_input, name="monitor-batch")
+    # THEN data quality runs on them (no ground truth for batch) and flags the shift
+    assert record.status == "SUCCEEDED", record.cause
+    assert "No ground truth for batch" in record.states_entered() and "Alert" in record.states_entered()
+    assert record.output["Context"]["CaptureFiles"] > 0
+    assert any("Income" in reason or "Amount" in reason for reason in record.output["Report"]["Reasons"])
