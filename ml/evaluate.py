@@ -33,10 +33,9 @@ from sagestep.explain import global_explanation
 from sagestep.fairness import fairness_report
 from sagestep.gate import fairness_key
 from sagestep.metrics import binary_classification_statistics, calibration, credit_metrics, model_quality_constraints
-from sagestep.model import MODEL_META_FILE, ModelInputError, ScoringModel
+from sagestep.model import MODEL_ARCHIVE, ModelInputError, ScoringModel
 from sagestep.preprocess import DataError, file_record, load_prepared
 
-MODEL_ARCHIVE = "model.tar.gz"
 CONSTRAINED_METRICS = ("auc", "accuracy", "precision", "recall", "f1")
 CONSTRAINT_STD_MULTIPLIER = 3.0
 EXPLAIN_MAX_ROWS = 5000
@@ -103,19 +102,6 @@ def evaluate(model: ScoringModel, test: pd.DataFrame, config: DatasetConfig) -> 
     return Evaluation(statistics, constraints, bias, explainability, score_table, summary)
 
 
-def open_model(model_dir: Path, workdir: Path) -> ScoringModel:
-    """Load the model from model.tar.gz in `model_dir` (or from `model_dir` itself if already extracted)."""
-    archive = model_dir / MODEL_ARCHIVE
-    if archive.is_file():
-        with tarfile.open(archive) as tar:
-            tar.extractall(workdir, filter="data")
-        return ScoringModel.load(workdir)
-    if (model_dir / MODEL_META_FILE).is_file():
-        return ScoringModel.load(model_dir)
-    raise DataError(f"{model_dir}: no {MODEL_ARCHIVE} (nor an extracted {MODEL_META_FILE}); point --model-dir at "
-                    f"the training job's model artifact")
-
-
 def sample_payload(model: ScoringModel, test: pd.DataFrame, rows: int = SAMPLE_ROWS) -> bytes:
     """Held-out rows as the endpoint takes them (CSV in the model's feature order, header first), tar.gz'd:
     registered as the package's SamplePayloadUrl, read by the deployment smoke test."""
@@ -139,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_dataset_config(find_config_file(args.config_dir))
         test = load_prepared(args.test_dir, config)
         with tempfile.TemporaryDirectory() as tmp:
-            model = open_model(args.model_dir, Path(tmp))
+            model = ScoringModel.from_artifact(args.model_dir, Path(tmp))
         if abs(model.threshold - config.thresholds.decision_threshold) > 1e-12:
             print(f"warning: the model's decision threshold {model.threshold} differs from the config's "
                   f"{config.thresholds.decision_threshold}; evaluating at the model's", file=sys.stderr)

@@ -28,14 +28,13 @@ except ImportError:  # run from a checkout without PYTHONPATH: the code bundle m
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sagestep.dataset_config import ConfigError, find_config_file, load_dataset_config
-from sagestep.model import MODEL_META_FILE, ModelInputError, ScoringModel
+from sagestep.model import MODEL_ARCHIVE, ModelInputError, ScoringModel
 from sagestep.monitoring.bias_drift import BiasInputError, BiasThresholds, flagged, run_bias_attribution
 from sagestep.monitoring.files import DocumentError, read_json, write_json
 from sagestep.monitoring.merged import read_merged
 from sagestep.monitoring.summary import summary
 
 CHECK = "bias_attribution"
-MODEL_ARCHIVE = "model.tar.gz"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,18 +50,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--di-tolerance", type=float, default=d.di_tolerance)
     parser.add_argument("--spd-tolerance", type=float, default=d.spd_tolerance)
     return parser.parse_args(argv)
-
-
-def load_model(model_dir: Path, workdir: Path) -> ScoringModel:
-    archive = model_dir / MODEL_ARCHIVE
-    if archive.is_file():
-        with tarfile.open(archive) as tar:
-            tar.extractall(workdir, filter="data")
-        return ScoringModel.load(workdir)
-    if (model_dir / MODEL_META_FILE).is_file():
-        return ScoringModel.load(model_dir)
-    raise BiasInputError(f"{model_dir}: no {MODEL_ARCHIVE} (nor an extracted {MODEL_META_FILE}); point --model-dir "
-                         f"at the endpoint model's artifact")
 
 
 def bias_summary(report: dict[str, Any], violations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -86,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         bias = read_json(args.baseline_dir / "bias.json", "baseline bias report", fix)
         explainability = read_json(args.baseline_dir / "explainability.json", "baseline explainability", fix)
         with tempfile.TemporaryDirectory() as tmp:
-            model = load_model(args.model_dir, Path(tmp))
+            model = ScoringModel.from_artifact(args.model_dir, Path(tmp))
         merged = read_merged(args.merged_dir, list(model.features),
                              numeric=[f for f in model.features if f not in model.categorical])
         if merged.report.malformed_lines and not len(merged):

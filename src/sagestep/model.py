@@ -21,6 +21,7 @@ import pandas as pd
 from sagestep.dataset_config import category_key
 
 MODEL_META_FILE = "model_meta.json"
+MODEL_ARCHIVE = "model.tar.gz"  # what SageMaker makes of /opt/ml/model
 BOOSTER_FILES = {"lightgbm": "model.txt", "xgboost": "model.json"}
 ALGORITHMS = tuple(BOOSTER_FILES)
 META_FORMAT_VERSION = 1
@@ -125,6 +126,21 @@ class ScoringModel:
         booster_path = model_dir / BOOSTER_FILES[self.algorithm]
         self.booster.save_model(str(booster_path))
         (model_dir / MODEL_META_FILE).write_text(json.dumps(self.to_meta(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_artifact(cls, model_dir: Path, workdir: Path) -> ScoringModel:
+        """The model in a job's model channel: `model.tar.gz` (extracted into `workdir`) or an extracted directory."""
+        import tarfile
+
+        archive = model_dir / MODEL_ARCHIVE
+        if archive.is_file():
+            with tarfile.open(archive) as tar:
+                tar.extractall(workdir, filter="data")
+            return cls.load(workdir)
+        if (model_dir / MODEL_META_FILE).is_file():
+            return cls.load(model_dir)
+        raise ModelInputError(f"{model_dir}: no {MODEL_ARCHIVE} (nor an extracted {MODEL_META_FILE}); point the model "
+                              f"input at the training job's model artifact")
 
     @classmethod
     def load(cls, model_dir: str | Path) -> ScoringModel:

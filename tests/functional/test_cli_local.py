@@ -70,21 +70,13 @@ def test_bad_input_file_is_one_clear_line_not_a_traceback(tmp_path):
 
 
 def test_endpoints_and_invoke_serve_an_endpoint_left_by_an_earlier_command(tmp_path):
-    import io
-    import tarfile
-
     from sagestep.local import LocalRuntime
+    from tests.functional.archives import toy_model
 
     # GIVEN a workspace with an InService endpoint created by an earlier command
     with LocalRuntime(HERE, workspace=tmp_path / "ws", template_path=HERE / "runtime_template.yaml") as runtime:
         s3, sagemaker = runtime.client("s3"), runtime.client("sagemaker")
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-            content = json.dumps({"scale": 100}).encode()
-            info = tarfile.TarInfo("model.json")
-            info.size = len(content)
-            archive.addfile(info, io.BytesIO(content))
-        s3.put_object(Bucket=BUCKET, Key="m/model.tar.gz", Body=buffer.getvalue())
+        s3.put_object(Bucket=BUCKET, Key="m/model.tar.gz", Body=toy_model(100))
         s3.put_object(Bucket=BUCKET, Key="code/inference.py", Body=(HERE / "jobs" / "inference.py").read_bytes())
         sagemaker.create_model(ModelName="toy", ExecutionRoleArn="arn:aws:iam::123456789012:role/x", PrimaryContainer={
             "Image": "local", "ModelDataUrl": f"s3://{BUCKET}/m/model.tar.gz",

@@ -18,6 +18,7 @@ from sagestep.local import LocalRuntime
 from sagestep.preprocess import prepare_data, split_data
 from sagestep.training import parse_hyperparameters, train_model
 from tests.conftest import REPO_ROOT, load_event
+from tests.functional.archives import tar_gz, toy_model
 
 ENDPOINT = "sagestep-dev-credit"
 
@@ -81,12 +82,7 @@ def sample_payload() -> bytes:
     """The real held-out rows of events/smoke_test_credit_data.json, packed as ml/evaluate.py packs them."""
     event = load_event("smoke_test_credit_data")
     text = ",".join(event["FeatureNames"]) + "\n" + "\n".join(event["Rows"]) + "\n"
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        info = tarfile.TarInfo("sample.csv")
-        info.size = len(text.encode())
-        archive.addfile(info, io.BytesIO(text.encode()))
-    return buffer.getvalue()
+    return tar_gz({"sample.csv": text.encode()})
 
 
 def endpoint(runtime: LocalRuntime) -> dict:
@@ -125,13 +121,7 @@ def test_failed_smoke_test_restores_the_previous_config(runtime):
     runtime.client("s3").put_object(
         Bucket=bucket, Key="test-code/wrong-shape/inference.py", Body=(REPO_ROOT / "tests" / "functional" / "jobs" / "inference.py").read_bytes()
     )
-    toy = io.BytesIO()
-    with tarfile.open(fileobj=toy, mode="w:gz") as archive:
-        content = json.dumps({"scale": 1000}).encode()
-        info = tarfile.TarInfo("model.json")
-        info.size = len(content)
-        archive.addfile(info, io.BytesIO(content))
-    arn = register(runtime, "wrong-shape", toy.getvalue(), submit_directory=f"s3://{bucket}/test-code/wrong-shape/")
+    arn = register(runtime, "wrong-shape", toy_model(1000), submit_directory=f"s3://{bucket}/test-code/wrong-shape/")
     record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-wrong-shape")
     # THEN the deployment fails, the previous config serves again, and the failure is notified
     assert record.status == "FAILED" and record.error == "SmokeTestFailed"

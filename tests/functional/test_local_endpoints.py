@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 from pathlib import Path
 
 import pytest
 
 from sagestep.local import LocalRuntime
+from tests.functional.archives import toy_model
 
 HERE = Path(__file__).parent
-
-
-def model_tarball(scale: float) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        content = json.dumps({"scale": scale}).encode()
-        info = tarfile.TarInfo("model.json")
-        info.size = len(content)
-        archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +21,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory):
         s3, sagemaker = rt.client("s3"), rt.client("sagemaker")
         s3.put_object(Bucket=bucket, Key="code/inference.py", Body=(HERE / "jobs" / "inference.py").read_bytes())
         for name, scale in (("champion", 1000.0), ("challenger", 100.0)):
-            s3.put_object(Bucket=bucket, Key=f"models/{name}.tar.gz", Body=model_tarball(scale))
+            s3.put_object(Bucket=bucket, Key=f"models/{name}.tar.gz", Body=toy_model(scale))
             sagemaker.create_model(
                 ModelName=name,
                 ExecutionRoleArn="arn:aws:iam::123456789012:role/x",

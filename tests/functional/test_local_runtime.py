@@ -166,18 +166,11 @@ def test_failed_job_inside_a_parallel_branch_fails_the_execution_with_task_faile
 
 def test_batch_transform_serves_the_script_mode_model_and_joins_input(runtime):
     # GIVEN a model artifact, a script-mode inference program and CSV rows in S3
-    import io
-    import tarfile
+    from tests.functional.archives import toy_model
 
     bucket = runtime.bucket("ArtifactsBucket")
     s3 = runtime.client("s3")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        content = json.dumps({"scale": 1000}).encode()
-        info = tarfile.TarInfo("model.json")
-        info.size = len(content)
-        archive.addfile(info, io.BytesIO(content))
-    s3.put_object(Bucket=bucket, Key="transform/model.tar.gz", Body=buffer.getvalue())
+    s3.put_object(Bucket=bucket, Key="transform/model.tar.gz", Body=toy_model(1000))
     s3.put_object(Bucket=bucket, Key="transform/code/inference.py", Body=(HERE / "jobs" / "inference.py").read_bytes())
     s3.put_object(Bucket=bucket, Key="transform/in/rows.csv", Body=b"1290,30\n2500,41\n")
     execution_input = {
