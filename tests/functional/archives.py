@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from pathlib import Path
 
 
 def tar_gz(files: dict[str, bytes]) -> bytes:
@@ -20,3 +21,8 @@ def tar_gz(files: dict[str, bytes]) -> bytes:
 def toy_model(scale: float) -> bytes:
     """model.tar.gz for tests/functional/jobs/inference.py: score = Income / scale."""
     return tar_gz({"model.json": json.dumps({"scale": scale}).encode()})
+
+
+def tar_dir(directory: Path) -> bytes:
+    """model.tar.gz of a saved model directory, as a training job uploads it."""
+    return tar_gz({path.name: path.read_bytes() for path in sorted(directory.iterdir())})

@@ -19,7 +19,8 @@ from sagestep.local.traffic import Traffic, load_rows
 from sagestep.preprocess import prepare_data, split_data
 from sagestep.training import parse_hyperparameters, train_model
 from tests.conftest import REPO_ROOT, load_event
-from tests.functional.test_deployment_pipeline import ENDPOINT, register, sample_payload, tar_dir
+from tests.functional.archives import tar_dir
+from tests.functional.test_deployment_pipeline import ENDPOINT, register, sample_payload
 
 FLAKY_PROGRAM = '''"""Challenger serving code that refuses one request in four (a 400), for the error-rate guardrail."""
 import zlib

@@ -6,7 +6,7 @@ import json
 
 from sagestep.local import LocalRuntime
 from tests.conftest import REPO_ROOT, load_event
-from tests.functional.test_deployment_pipeline import register, trained_models  # noqa: F401 - fixture
+from tests.functional.test_deployment_pipeline import register
 
 
 def test_batch_scoring_joins_scores_to_rows_and_captures_them(tmp_path, trained_models):

@@ -6,43 +6,15 @@ The tests share one runtime and run in file order: first deployment, blue/green 
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
-from pathlib import Path
 
 import pytest
 
-from sagestep.dataset_config import load_dataset_config
 from sagestep.local import LocalRuntime
-from sagestep.preprocess import prepare_data, split_data
-from sagestep.training import parse_hyperparameters, train_model
 from tests.conftest import REPO_ROOT, load_event
 from tests.functional.archives import tar_gz, toy_model
 
 ENDPOINT = "sagestep-dev-credit"
-
-
-def tar_dir(directory: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(directory.iterdir()):
-            archive.add(str(path), arcname=path.name)
-    return buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def trained_models(credit_data, tmp_path_factory) -> dict[str, bytes]:
-    config = load_dataset_config(REPO_ROOT / "ml" / "config" / "credit_data.yaml")
-    splits = split_data(prepare_data(credit_data, config), config)
-    models = {}
-    for name, seed in (("v1", "1"), ("v2", "2")):
-        params = parse_hyperparameters({"algorithm": "lightgbm", "num_round": "80", "learning_rate": "0.1", "seed": seed})
-        model = train_model(splits.train, splits.validation, config, params, log=lambda _: None).model
-        directory = tmp_path_factory.mktemp(name)
-        model.save(directory)
-        models[name] = tar_dir(directory)
-    return models
 
 
 @pytest.fixture(scope="module")

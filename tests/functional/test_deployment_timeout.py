@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sagestep.local import LocalRuntime
 from tests.conftest import REPO_ROOT
-from tests.functional.test_deployment_pipeline import register, trained_models  # noqa: F401 - fixture
+from tests.functional.test_deployment_pipeline import register
 
 
 def test_endpoint_not_in_service_before_the_deadline_times_out_and_is_removed(tmp_path, trained_models):
