@@ -383,7 +383,7 @@ class LocalRuntime:
         """Load what other processes left in the workspace (model servers' data capture, traffic labels) into S3,
         and the endpoints' invocation metrics into CloudWatch."""
         self.endpoints.publish_metrics(self.client("cloudwatch"))
-        return self.workspace.load_s3(self.client("s3"), only_new=True)
+        return self.workspace.load_s3(self.client("s3"))
 
     def local_path(self, s3_uri: str) -> Path:
         """Where an S3 object lives in the workspace once the runtime has saved."""

@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import pickle
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class Workspace:
         self.executions_dir = self.root / "executions"
         self.jobs_dir = self.root / "jobs"
         self._lock_file: Any = None
+        self._loaded_at: float | None = None
 
     def open(self) -> None:
         for directory in (self.s3_dir, self.registry_dir, self.executions_dir, self.jobs_dir):
@@ -65,21 +67,22 @@ class Workspace:
     def object_path(self, bucket: str, key: str) -> Path:
         return self.s3_dir / bucket / key
 
-    def load_s3(self, s3: Any, only_new: bool = False) -> int:
-        """Put the workspace's files into (moto's) S3; with only_new, just those S3 does not have yet."""
+    def load_s3(self, s3: Any) -> int:
+        """Put the workspace's files into (moto's) S3: all of them the first time, then only files written since
+        the previous load (by model servers and traffic, which run in other processes)."""
+        started = time.time()
+        since = self._loaded_at - 1.0 if self._loaded_at is not None else None  # 1 s slack for coarse mtimes
         count = 0
         existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
         for bucket_dir in sorted(p for p in self.s3_dir.iterdir() if p.is_dir()):
             if bucket_dir.name not in existing:
                 s3.create_bucket(Bucket=bucket_dir.name)
-            known: set[str] = set()
-            if only_new and bucket_dir.name in existing:
-                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket_dir.name):
-                    known.update(item["Key"] for item in page.get("Contents", []))
             for path in sorted(bucket_dir.rglob("*")):
-                if path.is_file() and path.suffix != ".tmp" and path.relative_to(bucket_dir).as_posix() not in known:
-                    s3.put_object(Bucket=bucket_dir.name, Key=path.relative_to(bucket_dir).as_posix(), Body=path.read_bytes())
-                    count += 1
+                if not path.is_file() or path.suffix == ".tmp" or (since is not None and path.stat().st_mtime < since):
+                    continue
+                s3.put_object(Bucket=bucket_dir.name, Key=path.relative_to(bucket_dir).as_posix(), Body=path.read_bytes())
+                count += 1
+        self._loaded_at = started
         return count
 
     def save_s3(self, s3: Any) -> int:
