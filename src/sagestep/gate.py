@@ -41,7 +41,8 @@ def _check(name: str, passed: bool, detail: str) -> dict[str, Any]:
     return {"Name": name, "Passed": bool(passed), "Detail": detail}
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """A finite float from a JSON value, or None (missing, boolean, text, NaN or infinite)."""
     if isinstance(value, bool) or value is None:
         return None
     try:
@@ -72,7 +73,7 @@ def decide(
         else f"data checks failed: {failed_data or ['report not passed']} (see report/validation_report.json)",
     ))
 
-    auc = _number(summary.get("auc"))
+    auc = finite_number(summary.get("auc"))
     if auc is None:
         checks.append(_check("Test AUC", False, "summary.json has no numeric auc; re-run the evaluation step"))
     else:
@@ -82,7 +83,7 @@ def decide(
     low, high = th.disparate_impact
     for attr in config.protected_attributes:
         name = f"Disparate impact {attr.name}"
-        di = _number(summary.get(fairness_key("disparate_impact", attr.name)))
+        di = finite_number(summary.get(fairness_key("disparate_impact", attr.name)))
         if di is None:
             checks.append(_check(name, False, f"disparate impact of {attr.name} is undefined (a group is empty or "
                                               f"no privileged applicant is approved); see bias.json"))
@@ -93,7 +94,7 @@ def decide(
 
     if champion is not None:
         arn = champion.get("ModelPackageArn", "?")
-        champion_auc = _number(champion.get("TestAuc"))
+        champion_auc = finite_number(champion.get("TestAuc"))
         if champion_auc is None:
             checks.append(_check("Champion comparison", True,
                                  f"champion {arn} has no numeric TestAuc; comparison skipped"))
@@ -166,11 +167,11 @@ def registry_metadata(
         "Algorithm": algorithm,
         "QualityGate": "Passed" if gate_result.get("Passed") else "Failed",
     }
-    auc = _number(summary.get("auc"))
+    auc = finite_number(summary.get("auc"))
     if auc is not None:
         required["TestAuc"] = f"{auc:.6f}"
     for key, summary_key in (("TestKs", "ks"), ("TestGini", "gini")):
-        value = _number(summary.get(summary_key))
+        value = finite_number(summary.get(summary_key))
         if value is not None:
             required[key] = f"{value:.6f}"
     if training_job_name:

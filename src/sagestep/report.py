@@ -32,6 +32,7 @@ from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup, escape
 
 import sagestep
+from sagestep.gate import finite_number
 
 # Files of a run, relative to run_dir (the layout the training state machine writes under runs/<execution>/).
 RUN_FILES: dict[str, str] = {
@@ -307,35 +308,25 @@ def _duration(start: str | None, stop: str | None) -> str | None:
 # --------------------------------------------------------------------------------------------- formatting
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def fmt(value: Any, digits: int = 3) -> str:
     """A metric with `digits` decimals; "—" when missing or not a number."""
-    number = _number(value)
+    number = finite_number(value)
     return "—" if number is None else f"{number:.{digits}f}"
 
 
 def fmt_signed(value: Any, digits: int = 3) -> str:
-    number = _number(value)
+    number = finite_number(value)
     return "—" if number is None else f"{number:+.{digits}f}".replace("-", "−")
 
 
 def pct(value: Any, digits: int = 1) -> str:
-    number = _number(value)
+    number = finite_number(value)
     return "—" if number is None else f"{100 * number:.{digits}f}%"
 
 
 def fmt_stat(value: Any) -> str:
     """A data statistic: thousands separators for large values, a few significant digits for small ones."""
-    number = _number(value)
+    number = finite_number(value)
     if number is None:
         return "—"
     size = abs(number)
@@ -477,7 +468,7 @@ def shap_plot(features: Sequence[Mapping[str, Any]]) -> str:
         bars = ax.barh(names, values, color=BLUE, alpha=0.85, height=0.68)
         top = max(values) if values else 1.0
         for bar, row in zip(bars, rows):
-            share = _number(row.get("share"))
+            share = finite_number(row.get("share"))
             if share is not None:
                 ax.text(bar.get_width() + top * 0.015, bar.get_y() + bar.get_height() / 2, f"{100 * share:.0f}%",
                         va="center", fontsize=8, color=MUTED)
@@ -490,7 +481,7 @@ def shap_plot(features: Sequence[Mapping[str, Any]]) -> str:
 
 def sparkline_svg(buckets: Sequence[Mapping[str, Any]], width: int = 132, height: int = 28) -> Markup:
     """Inline SVG bars from Model Monitor KLL buckets (lower_bound, upper_bound, count)."""
-    counts = [max(_number(b.get("count")) or 0.0, 0.0) for b in buckets]
+    counts = [max(finite_number(b.get("count")) or 0.0, 0.0) for b in buckets]
     if not counts or max(counts) <= 0:
         return Markup("")
     top, n, gap = max(counts), len(counts), 1.5
@@ -608,11 +599,11 @@ def _cards(run: RunFiles) -> list[dict[str, Any]]:
 
     def metric(name: str) -> Any:
         value = (metrics.get(name) or {}).get("value") if isinstance(metrics.get(name), Mapping) else None
-        return _first(_number(summary.get(name)), _number(value))
+        return _first(finite_number(summary.get(name)), finite_number(value))
 
-    auc, min_auc = metric("auc"), _number(summary.get("min_auc"))
-    threshold = _number(summary.get("decision_threshold"))
-    n_test = _first(_number(summary.get("n_test")), _number(((run.get("evaluation") or {}).get("dataset") or {})
+    auc, min_auc = metric("auc"), finite_number(summary.get("min_auc"))
+    threshold = finite_number(summary.get("decision_threshold"))
+    n_test = _first(finite_number(summary.get("n_test")), finite_number(((run.get("evaluation") or {}).get("dataset") or {})
                                                               .get("item_count")))
     auc_note, auc_state = "", ""
     if auc is not None and min_auc is not None:
@@ -620,9 +611,9 @@ def _cards(run: RunFiles) -> list[dict[str, Any]]:
         auc_note = f"{'≥' if auc >= min_auc else '<'} minimum {min_auc:.2f}"
     return [
         {"label": "Test AUC", "value": fmt(auc, 3), "note": auc_note or "area under the ROC curve", "state": auc_state},
-        {"label": "KS", "value": fmt(_first(_number(summary.get("ks")), _number(credit.get("ks"))), 3),
+        {"label": "KS", "value": fmt(_first(finite_number(summary.get("ks")), finite_number(credit.get("ks"))), 3),
          "note": "max gap TPR − FPR", "state": ""},
-        {"label": "Gini", "value": fmt(_first(_number(summary.get("gini")), _number(credit.get("gini"))), 3),
+        {"label": "Gini", "value": fmt(_first(finite_number(summary.get("gini")), finite_number(credit.get("gini"))), 3),
          "note": "2 · AUC − 1", "state": ""},
         {"label": "F1", "value": fmt(metric("f1"), 3),
          "note": f"at threshold {threshold:g}" if threshold is not None else "at the decision threshold", "state": ""},
@@ -659,9 +650,9 @@ def _performance_sections(run: RunFiles, threshold: float | None, config: Mappin
         out["roc"] = _section(None, image=image, source=SCORES_FILE)
     elif isinstance(metrics.get("receiver_operating_characteristic_curve"), Mapping):
         curve = metrics["receiver_operating_characteristic_curve"]
-        auc = _number((metrics.get("auc") or {}).get("value"))
-        tpr_t = _number((metrics.get("true_positive_rate") or {}).get("value"))
-        fpr_t = _number((metrics.get("false_positive_rate") or {}).get("value"))
+        auc = finite_number((metrics.get("auc") or {}).get("value"))
+        tpr_t = finite_number((metrics.get("true_positive_rate") or {}).get("value"))
+        fpr_t = finite_number((metrics.get("false_positive_rate") or {}).get("value"))
         point = (tpr_t, fpr_t) if tpr_t is not None and fpr_t is not None else None
         image = roc_plot(curve.get("false_positive_rates", []), curve.get("true_positive_rates", []), auc, point,
                          threshold, None)
@@ -727,7 +718,7 @@ def _shap_section(run: RunFiles) -> dict[str, Any]:
                     for k, v in sorted(values.items(), key=lambda kv: -float(kv[1]))]
     if not features:
         return _section(run.missing(RUN_FILES["explainability"]))
-    top = [f for f in features if _number(f.get("mean_abs_shap")) is not None][:TOP_SHAP]
+    top = [f for f in features if finite_number(f.get("mean_abs_shap")) is not None][:TOP_SHAP]
     return _section(None, image=shap_plot(top), n_features=len(features), shown=len(top),
                     n_rows=doc.get("n_rows"), method=doc.get("method", "tree_shap"),
                     algorithm=doc.get("algorithm"))
@@ -741,7 +732,7 @@ def _fairness_section(run: RunFiles) -> dict[str, Any]:
     low, high = float(low), float(high)
     rows = []
     for a in bias["attributes"]:
-        di = _number(a.get("disparate_impact"))
+        di = finite_number(a.get("disparate_impact"))
         passed = di is not None and low <= di <= high
         rows.append({
             "name": a.get("name"), "group": a.get("privileged_group", ""),
@@ -788,7 +779,7 @@ def _profile_section(run: RunFiles, config: Mapping[str, Any] | None) -> dict[st
     if not isinstance(stats, Mapping) or not isinstance(stats.get("features"), list):
         return _section(run.missing(RUN_FILES["statistics"]))
     roles = _roles(config)
-    item_count = _number((stats.get("dataset") or {}).get("item_count"))
+    item_count = finite_number((stats.get("dataset") or {}).get("item_count"))
     rows = []
     for feature in stats["features"]:
         if not isinstance(feature, Mapping):
@@ -796,7 +787,7 @@ def _profile_section(run: RunFiles, config: Mapping[str, Any] | None) -> dict[st
         numeric = feature.get("numerical_statistics")
         block = numeric if isinstance(numeric, Mapping) else feature.get("string_statistics") or {}
         common = block.get("common") or {}
-        present, absent = _number(common.get("num_present")) or 0.0, _number(common.get("num_missing")) or 0.0
+        present, absent = finite_number(common.get("num_present")) or 0.0, finite_number(common.get("num_missing")) or 0.0
         total = item_count or (present + absent)
         row = {"name": feature.get("name"), "type": feature.get("inferred_type", "?"),
                "role": roles.get(str(feature.get("name")), ""),
@@ -808,8 +799,8 @@ def _profile_section(run: RunFiles, config: Mapping[str, Any] | None) -> dict[st
                        min=fmt_stat(block.get("min")), max=fmt_stat(block.get("max")), spark=sparkline_svg(buckets))
         else:
             buckets = ((block.get("distribution") or {}).get("categorical") or {}).get("buckets") or []
-            distinct = _number(block.get("distinct_count")) or len(buckets)
-            top = [{"value": str(b.get("value")), "share": pct((_number(b.get("count")) or 0) / present if present
+            distinct = finite_number(block.get("distinct_count")) or len(buckets)
+            top = [{"value": str(b.get("value")), "share": pct((finite_number(b.get("count")) or 0) / present if present
                                                               else None, 0)}
                    for b in buckets[:TOP_CATEGORIES]]
             row.update(top=top, more=max(int(distinct) - len(top), 0), distinct=int(distinct))
@@ -826,7 +817,7 @@ def _checks_section(run: RunFiles) -> dict[str, Any]:
                "detail": str(c.get("detail", "")), "fix": c.get("fix") if not c.get("passed") else None}
               for c in report.get("checks") or [] if isinstance(c, Mapping)]
     return _section(None, checks=checks, passed=bool(report.get("passed")),
-                    n_rows=f"{int(report['n_rows']):,}" if _number(report.get("n_rows")) is not None else "—",
+                    n_rows=f"{int(report['n_rows']):,}" if finite_number(report.get("n_rows")) is not None else "—",
                     files=[str(f) for f in report.get("files") or []],
                     n_failed=sum(1 for c in checks if not c["passed"]))
 
@@ -925,8 +916,8 @@ def build_context(run: RunFiles, view: ExecutionView) -> dict[str, Any]:
     config = run.get("dataset_config")
     summary = run.get("summary") or {}
     meta = run.model_meta or {}
-    threshold = _number(_first(_number(summary.get("decision_threshold")), _number(_dig(run.get("bias"), "decision_threshold")),
-                               _number(meta.get("threshold")), _number(_dig(config, "thresholds", "decision_threshold"))))
+    threshold = finite_number(_first(finite_number(summary.get("decision_threshold")), finite_number(_dig(run.get("bias"), "decision_threshold")),
+                               finite_number(meta.get("threshold")), finite_number(_dig(config, "thresholds", "decision_threshold"))))
     dataset = _first(_dig(config, "name"), summary.get("dataset"), _dig(run.get("manifest"), "dataset"))
     algorithm = _first(summary.get("algorithm"), meta.get("algorithm"), view.input.get("Algorithm"))
     try:
