@@ -30,10 +30,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from sagestep import codebundle
-from sagestep.dataset_config import load_dataset_config
-from sagestep.preprocess import prepare_data, split_data
-from sagestep.training import parse_hyperparameters, train_model
+from sagestep.aws import codebundle
+from sagestep.training.config import load_dataset_config
+from sagestep.training.preprocess import prepare_data, split_data
+from sagestep.training.fit import parse_hyperparameters, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"

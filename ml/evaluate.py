@@ -28,13 +28,13 @@ except ImportError:  # run from a checkout without PYTHONPATH: the code bundle m
 
 import pandas as pd
 
-from sagestep.dataset_config import ConfigError, DatasetConfig, find_config_file, load_dataset_config
-from sagestep.explain import global_explanation
-from sagestep.fairness import fairness_report
-from sagestep.gate import fairness_key
-from sagestep.metrics import binary_classification_statistics, calibration, credit_metrics, model_quality_constraints
-from sagestep.model import MODEL_ARCHIVE, ModelInputError, ScoringModel
-from sagestep.preprocess import DataError, file_record, load_prepared
+from sagestep.training.config import ConfigError, DatasetConfig, find_config_file, load_dataset_config
+from sagestep.training.explain import global_explanation
+from sagestep.training.fairness import fairness_report
+from sagestep.training.gate import fairness_key
+from sagestep.training.metrics import binary_classification_statistics, calibration, credit_metrics, model_quality_constraints
+from sagestep.training.model import MODEL_ARCHIVE, ModelInputError, ScoringModel
+from sagestep.training.preprocess import DataError, file_record, load_prepared
 
 CONSTRAINED_METRICS = ("auc", "accuracy", "precision", "recall", "f1")
 CONSTRAINT_STD_MULTIPLIER = 3.0

@@ -16,7 +16,7 @@ try:
 except ImportError:  # run from a checkout: the code bundle mirrors the repo (ml/ beside src/)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sagestep import serving
+from sagestep.serving import inference as serving
 
 
 def model_fn(model_dir: str) -> serving.ServingModel:

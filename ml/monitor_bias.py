@@ -27,8 +27,8 @@ try:
 except ImportError:  # run from a checkout without PYTHONPATH: the code bundle mirrors the repo (ml/ beside src/)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sagestep.dataset_config import ConfigError, find_config_file, load_dataset_config
-from sagestep.model import MODEL_ARCHIVE, ModelInputError, ScoringModel
+from sagestep.training.config import ConfigError, find_config_file, load_dataset_config
+from sagestep.training.model import MODEL_ARCHIVE, ModelInputError, ScoringModel
 from sagestep.monitoring.bias_drift import BiasInputError, BiasThresholds, flagged, run_bias_attribution
 from sagestep.monitoring.files import DocumentError, read_json, write_json
 from sagestep.monitoring.merged import read_merged

@@ -24,8 +24,8 @@ except ImportError:  # run from a checkout without PYTHONPATH: the code bundle m
 
 import pandas as pd
 
-from sagestep.dataset_config import ConfigError, DatasetConfig, find_config_file, load_dataset_config
-from sagestep.preprocess import (
+from sagestep.training.config import ConfigError, DatasetConfig, find_config_file, load_dataset_config
+from sagestep.training.preprocess import (
     DataError,
     Splits,
     failed_checks_summary,

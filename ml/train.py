@@ -23,10 +23,10 @@ try:
 except ImportError:  # run from a checkout without PYTHONPATH: the code bundle mirrors the repo (ml/ beside src/)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sagestep.dataset_config import ConfigError, find_config_file, load_dataset_config
-from sagestep.model import ModelInputError
-from sagestep.preprocess import DataError, file_record, load_prepared
-from sagestep.training import HyperparameterError, parse_hyperparameters, train_model, training_summary
+from sagestep.training.config import ConfigError, find_config_file, load_dataset_config
+from sagestep.training.model import ModelInputError
+from sagestep.training.preprocess import DataError, file_record, load_prepared
+from sagestep.training.fit import HyperparameterError, parse_hyperparameters, train_model, training_summary
 
 MAX_FAILURE_REASON = 1024  # SageMaker's FailureReason limit
 

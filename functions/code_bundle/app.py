@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 
-from sagestep.codebundle import handle_custom_resource
+from sagestep.aws.codebundle import handle_custom_resource
 
 LAYER_ROOT = Path("/opt")
 

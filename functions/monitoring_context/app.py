@@ -6,7 +6,8 @@ from typing import Any
 
 import boto3
 
-from sagestep import envvars, monitoring_run
+from sagestep.aws import envvars
+from sagestep.monitoring import pipeline as monitoring_run
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -7,7 +7,9 @@ from typing import Any
 
 import boto3
 
-from sagestep import envvars, monitoring_run, s3io
+from sagestep.aws import envvars
+from sagestep.monitoring import pipeline as monitoring_run
+from sagestep.aws import s3io
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

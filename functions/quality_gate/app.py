@@ -6,7 +6,10 @@ from typing import Any
 
 import boto3
 
-from sagestep import envvars, gate, registry, s3io
+from sagestep.aws import envvars
+from sagestep.training import gate
+from sagestep.registry import packages as registry
+from sagestep.aws import s3io
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

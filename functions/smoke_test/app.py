@@ -6,7 +6,9 @@ from typing import Any
 
 import boto3
 
-from sagestep import envvars, s3io, smoke
+from sagestep.aws import envvars
+from sagestep.aws import s3io
+from sagestep.serving import smoke
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sagestep.dataset_config import load_dataset_config
-from sagestep.preprocess import prepare_data, split_data
-from sagestep.training import parse_hyperparameters, train_model
+from sagestep.training.config import load_dataset_config
+from sagestep.training.preprocess import prepare_data, split_data
+from sagestep.training.fit import parse_hyperparameters, train_model
 from tests.conftest import REPO_ROOT
 from tests.functional.archives import tar_dir
 

@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from sagestep.dataset_config import load_dataset_config
+from sagestep.training.config import load_dataset_config
 from sagestep.local import LocalRuntime
 from sagestep.local.traffic import Traffic, load_rows
-from sagestep.preprocess import prepare_data, split_data
-from sagestep.training import parse_hyperparameters, train_model
+from sagestep.training.preprocess import prepare_data, split_data
+from sagestep.training.fit import parse_hyperparameters, train_model
 from tests.conftest import REPO_ROOT, load_event
 from tests.functional.archives import tar_dir
 from tests.functional.test_deployment_pipeline import ENDPOINT, register, sample_payload
@@ -27,7 +27,7 @@ import zlib
 
 from inference import model_fn, output_fn, predict_fn  # noqa: F401
 from inference import input_fn as _input_fn
-from sagestep.serving import RequestError
+from sagestep.serving.inference import RequestError
 
 
 def input_fn(body, content_type):

@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from sagestep import approvals
+from sagestep.registry import approvals
 from sagestep.local import LocalRuntime
 from sagestep.local.traffic import Traffic, load_rows
 from tests.conftest import REPO_ROOT, load_event

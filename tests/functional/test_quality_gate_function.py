@@ -12,10 +12,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sagestep.dataset_config import load_dataset_config
-from sagestep.envvars import MissingSetting
-from sagestep.preprocess import validate_data
-from sagestep.s3io import S3ObjectError
+from sagestep.training.config import load_dataset_config
+from sagestep.aws.envvars import MissingSetting
+from sagestep.training.preprocess import validate_data
+from sagestep.aws.s3io import S3ObjectError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "sagestep-artifacts"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from sagestep import approvals
+from sagestep.registry import approvals
 from sagestep.local import LocalRuntime
 from tests.conftest import REPO_ROOT, load_event
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from sagestep import template as tpl
+from sagestep.stack import template as tpl
 from tests.conftest import REPO_ROOT
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import io
 import tarfile
 
-from sagestep import codebundle
+from sagestep.aws import codebundle
 from tests.conftest import REPO_ROOT
 
 
 def test_bundle_holds_entry_points_configs_and_library_but_no_caches():
     files = dict(codebundle.collect(REPO_ROOT / "ml", REPO_ROOT / "src" / "sagestep"))
     assert {"ml/preprocess.py", "ml/train.py", "ml/evaluate.py", "ml/baseline.py", "ml/config/credit_data.yaml"} <= set(files)
-    assert "src/sagestep/model.py" in files and "src/sagestep/local/runtime.py" in files
+    assert "src/sagestep/training/model.py" in files and "src/sagestep/local/runtime.py" in files
     assert not any("__pycache__" in name for name in files)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sagestep.dataset_config import (
+from sagestep.training.config import (
     ConfigError,
     category_key,
     dataset_config_from_dict,

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from sagestep.dataset_config import load_dataset_config
-from sagestep.explain import global_explanation
-from sagestep.preprocess import prepare_data, split_data
-from sagestep.training import parse_hyperparameters, train_model
+from sagestep.training.config import load_dataset_config
+from sagestep.training.explain import global_explanation
+from sagestep.training.preprocess import prepare_data, split_data
+from sagestep.training.fit import parse_hyperparameters, train_model
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sagestep.dataset_config import PrivilegedGroup, ProtectedAttribute, load_dataset_config
-from sagestep.fairness import fairness_report, privileged_mask
+from sagestep.training.config import PrivilegedGroup, ProtectedAttribute, load_dataset_config
+from sagestep.training.fairness import fairness_report, privileged_mask
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
-from sagestep.dataset_config import load_dataset_config
-from sagestep.gate import (
+from sagestep.training.config import load_dataset_config
+from sagestep.training.gate import (
     MAX_ENTRIES,
     MAX_KEY_LENGTH,
     MAX_VALUE_LENGTH,
@@ -15,7 +15,7 @@ from sagestep.gate import (
     fairness_key,
     registry_metadata,
 )
-from sagestep.preprocess import validate_data
+from sagestep.training.preprocess import validate_data
 
 PASSING_SUMMARY = {
     "auc": 0.85, "ks": 0.55, "gini": 0.70,

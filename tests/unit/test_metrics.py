@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import ks_2samp
 from sklearn.metrics import roc_auc_score
 
-from sagestep.metrics import (
+from sagestep.training.metrics import (
     BINARY_METRICS,
     binary_classification_statistics,
     binary_point_metrics,

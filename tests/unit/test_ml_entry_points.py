@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from sagestep.dataset_config import load_dataset_config
-from sagestep.preprocess import sha256_file
+from sagestep.training.config import load_dataset_config
+from sagestep.training.preprocess import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVALUATION_FILES = {"evaluation.json", "model_quality_constraints.json", "bias.json", "explainability.json",

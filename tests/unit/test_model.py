@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from sagestep.dataset_config import load_dataset_config
-from sagestep.model import BIAS_COLUMN, MODEL_META_FILE, ModelInputError, ScoringModel
-from sagestep.preprocess import prepare_data, split_data
-from sagestep.training import parse_hyperparameters, train_model
+from sagestep.training.config import load_dataset_config
+from sagestep.training.model import BIAS_COLUMN, MODEL_META_FILE, ModelInputError, ScoringModel
+from sagestep.training.preprocess import prepare_data, split_data
+from sagestep.training.fit import parse_hyperparameters, train_model
 
 TRAINING_DATA = {"train": [{"path": "train.csv", "sha256": "ab" * 32, "size_bytes": 10, "rows": 2895}]}
 

@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sagestep.dataset_config import load_dataset_config
-from sagestep.metrics import binary_classification_statistics
+from sagestep.training.config import load_dataset_config
+from sagestep.training.metrics import binary_classification_statistics
 from sagestep.monitoring.bias_drift import attribution_drift, bias_drift, ndcg, run_bias_attribution
 from sagestep.monitoring.merged import parse_score, read_merged
 from sagestep.monitoring.model_quality import constraint_violations, run_model_quality
-from sagestep.preprocess import prepare_data, split_data
-from sagestep.training import parse_hyperparameters, train_model
+from sagestep.training.preprocess import prepare_data, split_data
+from sagestep.training.fit import parse_hyperparameters, train_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = {"Check", "Violations", "ViolationTypes", "FlaggedFeatures", "Metrics", "Records"}

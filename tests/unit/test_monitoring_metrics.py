@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from sagestep.awsmodel import validate
+from sagestep.aws.service_model import validate
 from sagestep.monitoring.baseline import build_baseline
 from sagestep.monitoring.data_quality import run_data_quality
 from sagestep.monitoring.metrics_emf import ENDPOINT_NAMESPACE, emf_records, metric_data, put_metric_data

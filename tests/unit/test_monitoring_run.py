@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sagestep import monitoring_run
+from sagestep.monitoring import pipeline as monitoring_run
 
 UTC = dt.timezone.utc
 

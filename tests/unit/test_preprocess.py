@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sagestep.dataset_config import load_dataset_config
-from sagestep.preprocess import (
+from sagestep.training.config import load_dataset_config
+from sagestep.training.preprocess import (
     DataError,
     failed_checks_summary,
     file_record,

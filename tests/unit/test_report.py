@@ -15,15 +15,15 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from sagestep.dataset_config import load_dataset_config
-from sagestep.explain import summarize_contributions
-from sagestep.fairness import fairness_report
-from sagestep.gate import fairness_key
-from sagestep.metrics import binary_classification_statistics, calibration, credit_metrics, model_quality_constraints
-from sagestep.model import BIAS_COLUMN
+from sagestep.training.config import load_dataset_config
+from sagestep.training.explain import summarize_contributions
+from sagestep.training.fairness import fairness_report
+from sagestep.training.gate import fairness_key
+from sagestep.training.metrics import binary_classification_statistics, calibration, credit_metrics, model_quality_constraints
+from sagestep.training.model import BIAS_COLUMN
 from sagestep.monitoring.statistics import compute_statistics, feature_types_from_config
-from sagestep.preprocess import file_record, prepare_data, split_data, validate_data
-from sagestep.report import render_training_report, write_training_report
+from sagestep.training.preprocess import file_record, prepare_data, split_data, validate_data
+from sagestep.report.training import render_training_report, write_training_report
 
 EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:sagestep-local-TrainingStateMachine:run-42"
 PACKAGE_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/credit-data/7"

@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sagestep import envvars, serving, smoke
-from sagestep.dataset_config import load_dataset_config
-from sagestep.model import ScoringModel
-from sagestep.preprocess import prepare_data, split_data
-from sagestep.training import parse_hyperparameters, train_model
+from sagestep.aws import envvars
+from sagestep.serving import inference as serving
+from sagestep.serving import smoke
+from sagestep.training.config import load_dataset_config
+from sagestep.training.model import ScoringModel
+from sagestep.training.preprocess import prepare_data, split_data
+from sagestep.training.fit import parse_hyperparameters, train_model
 from tests.conftest import REPO_ROOT, load_event
 
 
@@ -296,7 +298,7 @@ def test_in_the_aws_containers_request_error_is_the_toolkit_error_that_sets_the_
     monkeypatch.setitem(sys.modules, "sagemaker_inference", types.ModuleType("sagemaker_inference"))
     monkeypatch.setitem(sys.modules, "sagemaker_inference.errors", errors)
     # WHEN the serving module is imported there
-    in_container = _import_file("sagestep_serving_in_container", REPO_ROOT / "src" / "sagestep" / "serving.py",
+    in_container = _import_file("sagestep_serving_in_container", REPO_ROOT / "src" / "sagestep" / "serving" / "inference.py",
                                 modules=_Scratch(monkeypatch))
     error = in_container.RequestError("row 1, column 5 (Income): 'abc' is not a number", 400)
     # THEN a RequestError is the toolkit's error, carrying what its transformer answers with

@@ -9,7 +9,9 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from sagestep import envvars, serving, smoke
+from sagestep.aws import envvars
+from sagestep.serving import inference as serving
+from sagestep.serving import smoke
 from tests.conftest import REPO_ROOT, load_event
 
 EVENT = load_event("smoke_test_credit_data")
@@ -158,7 +160,7 @@ def test_sample_event_rows_are_real_credit_data_rows_in_model_order(repo_root):
     # GIVEN the dataset file and its config's feature order
     import csv
 
-    from sagestep.dataset_config import load_dataset_config
+    from sagestep.training.config import load_dataset_config
 
     features = list(load_dataset_config(repo_root / "ml" / "config" / "credit_data.yaml").features.all)
     with (repo_root / "data" / "credit_data" / "credit_data.csv").open(newline="") as f:

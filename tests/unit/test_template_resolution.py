@@ -8,7 +8,7 @@ import re
 import jsonata
 import pytest
 
-from sagestep import template as tpl
+from sagestep.stack import template as tpl
 from tests.conftest import REPO_ROOT
 
 STACK = tpl.StackContext(stack_name="sagestep-local")

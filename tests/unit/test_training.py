@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from sagestep.dataset_config import load_dataset_config
-from sagestep.model import normalize_categories
-from sagestep.preprocess import prepare_data, split_data
-from sagestep.training import (
+from sagestep.training.config import load_dataset_config
+from sagestep.training.model import normalize_categories
+from sagestep.training.preprocess import prepare_data, split_data
+from sagestep.training.fit import (
     HYPERPARAMETERS,
     HyperparameterError,
     hyperparameter_help,

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from sagestep.abtest import design
 from sagestep.abtest.decide import Guardrails, decide
-from sagestep.s3io import parse_s3_uri, read_json, write_json
+from sagestep.aws.s3io import parse_s3_uri, read_json, write_json
 
 UTC = dt.timezone.utc
 _MERGED = re.compile(r"merged-(\d{8}T\d{6}Z)\.jsonl$")

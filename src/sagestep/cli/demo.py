@@ -12,7 +12,7 @@ from typing import Any
 
 import json
 
-from sagestep import approvals
+from sagestep.registry import approvals
 from sagestep.cli import UserError
 from sagestep.cli.local import LiveReporter, add_runtime_arguments, open_runtime, read_input
 from sagestep.local.ab_demo import run_ab_demo
@@ -113,7 +113,7 @@ def _score_held_out_rows(runtime: Any, endpoint: str, run_dir: Path, dataset: st
     """Send real held-out applications (never seen in training) through the endpoint, one request each."""
     import csv
 
-    from sagestep import smoke
+    from sagestep.serving import smoke
 
     sample = run_dir / "evaluation" / "sample_payload.tar.gz"
     features = smoke.rows_from_sample_payload(sample.read_bytes(), str(sample))["FeatureNames"]
@@ -137,6 +137,6 @@ def _score_held_out_rows(runtime: Any, endpoint: str, run_dir: Path, dataset: st
 
 
 def _write_report(runtime: Any, record: Any, run_dir: Path) -> Path:
-    from sagestep.report import write_training_report
+    from sagestep.report.training import write_training_report
 
     return write_training_report(run_dir, record.to_dict(), run_dir / "report.html")

@@ -148,7 +148,7 @@ def _shorten(text: str, limit: int = 600) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     execution_input = read_input(args.input)
     from sagestep.local.runtime import RuntimeError_
-    from sagestep.template import TemplateError
+    from sagestep.stack.template import TemplateError
 
     try:
         with open_runtime(args) as runtime:

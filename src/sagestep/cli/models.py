@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sagestep import approvals
+from sagestep.registry import approvals
 from sagestep.cli import UserError
 from sagestep.cli.local import add_runtime_arguments, open_runtime
 

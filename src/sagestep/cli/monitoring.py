@@ -249,8 +249,8 @@ def run_bias_command(args: argparse.Namespace) -> int:
     import tarfile
     import tempfile
 
-    from sagestep.dataset_config import ConfigError, load_dataset_config
-    from sagestep.model import ModelInputError, ScoringModel
+    from sagestep.training.config import ConfigError, load_dataset_config
+    from sagestep.training.model import ModelInputError, ScoringModel
     from sagestep.monitoring.bias_drift import BiasInputError, BiasThresholds, run_bias_attribution
     from sagestep.monitoring.merged import read_merged
 

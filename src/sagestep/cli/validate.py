@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sagestep import template as tpl
+    from sagestep.stack import template as tpl
     from sagestep import validate
 
     template = Path(args.template)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sagestep.local.traffic import Traffic, load_rows
-from sagestep.s3io import parse_s3_uri
+from sagestep.aws.s3io import parse_s3_uri
 
 DEMO_INPUT = Path("events/ab_test_state_machine_split.json")
 

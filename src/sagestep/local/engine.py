@@ -28,8 +28,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sagestep import awsmodel
-from sagestep.template import FunctionSpec
+from sagestep.aws import service_model as awsmodel
+from sagestep.stack.template import FunctionSpec
 
 MOTO_VERSION = "5.2.5"
 

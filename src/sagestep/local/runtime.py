@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from sagestep import codebundle
-from sagestep import template as tpl
+from sagestep.aws import codebundle
+from sagestep.stack import template as tpl
 from sagestep.local import engine, sagemaker_backend
 from sagestep.local.endpoints import EndpointManager
 from sagestep.local.jobs import JobRunner, LocalJob, S3Store, parse_s3_uri

@@ -48,7 +48,7 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
     positive: Any = 1
     drop: list[str] = []
     if dataset_config is not None:
-        from sagestep.dataset_config import load_dataset_config
+        from sagestep.training.config import load_dataset_config
 
         config = load_dataset_config(Path(dataset_config))
         target = target or config.target

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sagestep.dataset_config import DatasetConfig
-from sagestep.explain import summarize_contributions
-from sagestep.fairness import attribute_report
-from sagestep.model import ScoringModel
+from sagestep.training.config import DatasetConfig
+from sagestep.training.explain import summarize_contributions
+from sagestep.training.fairness import attribute_report
+from sagestep.training.model import ScoringModel
 
 REPORT_VERSION = 1
 DEFAULT_DI_TOLERANCE = 0.1

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sagestep.monitoring import merge
-from sagestep.s3io import parse_s3_uri
+from sagestep.aws.s3io import parse_s3_uri
 
 UTC = dt.timezone.utc
 STATE_PREFIX = "_merge_state/"

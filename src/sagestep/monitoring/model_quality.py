@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sagestep.metrics import binary_classification_statistics, regression_statistics
+from sagestep.training.metrics import binary_classification_statistics, regression_statistics
 
 PROBLEM_TYPES = {
     "BinaryClassification": ("binary_classification_metrics", "binary_classification_constraints"),

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sagestep import template as tpl
+from sagestep.stack import template as tpl
 from sagestep.validate.project import Finding, Machine, Project
 
 CHECK = "asl"

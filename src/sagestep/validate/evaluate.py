@@ -20,7 +20,7 @@ from typing import Any
 
 import jsonata
 
-from sagestep import awsmodel
+from sagestep.aws import service_model as awsmodel
 from sagestep.validate.values import UnknownMap, is_unknown, unknown, whole_marker
 
 MAX_INPUTS_PER_STATE = 6

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from sagestep import template as tpl
+from sagestep.stack import template as tpl
 from sagestep.validate import boto_scan, flows
 from sagestep.validate.evaluate import boto_service, integration
 from sagestep.validate.naming import all_states
@@ -342,7 +342,7 @@ def task_needs(project: Project, machine: Machine, state: dict[str, Any], params
         return needs
     service = boto_service(integ.service)
     operation = integ.action[0].upper() + integ.action[1:]
-    from sagestep import awsmodel
+    from sagestep.aws import service_model as awsmodel
 
     try:
         op_model = awsmodel.operation_model(service, integ.action)
@@ -450,7 +450,7 @@ def function_needs(project: Project, function: Any) -> list[Need]:
     needs = []
     for call in sorted(calls, key=lambda c: (c.service, c.operation, c.file, c.line)):
         try:
-            from sagestep import awsmodel
+            from sagestep.aws import service_model as awsmodel
 
             prefix = iam_prefix(awsmodel.operation_model(call.service, call.operation).service_model.signing_name or call.service)
         except Exception:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from sagestep import awsmodel
+from sagestep.aws import service_model as awsmodel
 from sagestep.validate import flows
 from sagestep.validate.parameters import call_of, state_location
 from sagestep.validate.project import Finding, Machine, Project

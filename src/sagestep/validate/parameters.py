@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sagestep import awsmodel
+from sagestep.aws import service_model as awsmodel
 from sagestep.validate import flows
 from sagestep.validate.evaluate import Integration, Visit, boto_service, integration
 from sagestep.validate.project import Finding, Machine, Project

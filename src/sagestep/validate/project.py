@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from sagestep import codebundle
-from sagestep import template as tpl
+from sagestep.aws import codebundle
+from sagestep.stack import template as tpl
 from sagestep.validate.values import unknown
 
 

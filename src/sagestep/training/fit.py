@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
-from sagestep.dataset_config import DatasetConfig
-from sagestep.model import CATEGORICAL, NUMERIC, ScoringModel, category_mapping
+from sagestep.training.config import DatasetConfig
+from sagestep.training.model import CATEGORICAL, NUMERIC, ScoringModel, category_mapping
 
 LOG_EVERY = 10
 # num_threads / nthread 0 means "auto": one thread below this many training rows (on small data an OpenMP team

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sagestep.model import BIAS_COLUMN, ScoringModel
+from sagestep.training.model import BIAS_COLUMN, ScoringModel
 
 REPORT_VERSION = 1
 

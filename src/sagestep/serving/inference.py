@@ -51,9 +51,9 @@ from typing import Any
 
 import numpy as np
 
-from sagestep import envvars
-from sagestep.dataset_config import category_key
-from sagestep.model import CATEGORICAL, ScoringModel, top_positive_features
+from sagestep.aws import envvars
+from sagestep.training.config import category_key
+from sagestep.training.model import CATEGORICAL, ScoringModel, top_positive_features
 
 JSON = "application/json"
 CSV = "text/csv"

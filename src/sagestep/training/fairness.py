@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sagestep.dataset_config import DatasetConfig, ProtectedAttribute
-from sagestep.model import normalize_categories
+from sagestep.training.config import DatasetConfig, ProtectedAttribute
+from sagestep.training.model import normalize_categories
 
 REPORT_VERSION = 1
 

@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from sagestep import s3io
+from sagestep.aws import s3io
 
 RETRAIN_PREFIX = "drift-"
 _HOUR = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/(\d{2})/")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sagestep.dataset_config import DatasetConfig
+from sagestep.training.config import DatasetConfig
 
 # CustomerMetadataProperties limits (SageMaker API): at most 50 entries, keys 1–128 and values 1–256 characters
 # of letters, numbers, spaces and _.:/=+-@
@@ -288,7 +288,7 @@ def quality_gate(
     code_version: str | None = None,
 ) -> dict[str, Any]:
     """The gate's answer to the state machine, from the documents named by `event.input_uris()`."""
-    from sagestep.dataset_config import dataset_config_from_dict
+    from sagestep.training.config import dataset_config_from_dict
 
     config = dataset_config_from_dict(documents["dataset_config"], source=event.input_uris()["dataset_config"])
     result = decide(documents["summary"], documents["validation_report"], config, champion)

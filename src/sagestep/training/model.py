@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sagestep.dataset_config import category_key
+from sagestep.training.config import category_key
 
 MODEL_META_FILE = "model_meta.json"
 MODEL_ARCHIVE = "model.tar.gz"  # what SageMaker makes of /opt/ml/model

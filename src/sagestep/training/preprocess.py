@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from sagestep.dataset_config import DatasetConfig, label_text
+from sagestep.training.config import DatasetConfig, label_text
 
 DATA_SUFFIXES = (".csv", ".parquet", ".pq")
 REPORT_VERSION = 1

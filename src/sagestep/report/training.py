@@ -32,7 +32,7 @@ from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup, escape
 
 import sagestep
-from sagestep.gate import finite_number
+from sagestep.training.gate import finite_number
 
 # Files of a run, relative to run_dir (the layout the training state machine writes under runs/<execution>/).
 RUN_FILES: dict[str, str] = {
@@ -673,7 +673,7 @@ def _performance_sections(run: RunFiles, threshold: float | None, config: Mappin
     # Calibration: the table evaluate.py stored (score deciles), else computed from the scores.
     table = evaluation.get("calibration")
     if not (isinstance(table, Mapping) and table.get("bins")) and y is not None and s is not None:
-        from sagestep.metrics import calibration  # imports scikit-learn: only when evaluation.json lacks the table
+        from sagestep.training.metrics import calibration  # imports scikit-learn: only when evaluation.json lacks the table
 
         table = calibration(y, s, CALIBRATION_BINS)
     if isinstance(table, Mapping) and table.get("bins"):
