@@ -6,8 +6,6 @@ import argparse
 import json
 import math
 
-from sagestep.abtest.design import MAX_LOOKS
-from sagestep.abtest.simulate import simulate
 from sagestep.cli import UserError
 
 
@@ -21,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sim.add_argument("--base-rate", type=float, required=True, help="champion's rate of the 0/1 loss, e.g. 0.05")
     sim.add_argument("--effect", type=float, required=True, help="challenger − champion, e.g. -0.005 for 5%% → 4.5%%")
-    sim.add_argument("--looks", type=int, required=True, help=f"equally spaced looks, 1..{MAX_LOOKS}")
+    sim.add_argument("--looks", type=int, required=True, help="equally spaced looks (1 up to the design's maximum)")
     sim.add_argument("--reps", type=int, required=True, help="simulated tests per hypothesis")
     sim.add_argument("--alpha", type=float, default=0.05, help="two-sided type I error (default 0.05)")
     sim.add_argument("--power", type=float, default=0.8, help="target power at the design effect (default 0.8)")
@@ -44,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    from sagestep.abtest.design import MAX_LOOKS
+
     checks = [
         (0.0 < args.base_rate < 1.0, f"--base-rate must be in (0, 1), got {args.base_rate}"),
         (math.isfinite(args.effect), f"--effect must be a number, got {args.effect}"),
@@ -65,6 +65,8 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    from sagestep.abtest.simulate import simulate
+
     _validate(args)
     try:
         result = simulate(

@@ -7,15 +7,13 @@ machine with the sample input from events/, follow it, and say where the results
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
-
-import json
 
 from sagestep.registry import approvals
 from sagestep.cli import UserError
 from sagestep.cli.local import LiveReporter, add_runtime_arguments, open_runtime, read_input
-from sagestep.local.ab_demo import run_ab_demo
 
 DEMO_INPUT = Path("events/training_state_machine_credit_data.json")
 CHALLENGER_INPUT = Path("events/training_state_machine_credit_data_xgboost.json")
@@ -40,6 +38,8 @@ def stage_dataset(runtime: Any, execution_input: dict[str, Any], data_file: Path
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from sagestep.local.ab_demo import run_ab_demo
+
     root = args.template.resolve().parent
     execution_input = read_input(root / DEMO_INPUT)
     with open_runtime(args) as runtime:

@@ -14,29 +14,24 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sagestep.cli import UserError
-from sagestep.monitoring.baseline import BaselineInputError, build_baseline
-from sagestep.monitoring.constraints import ConstraintsError, global_config
-from sagestep.monitoring.data_quality import StatisticsFormatError, run_data_quality
-from sagestep.monitoring.files import DocumentError, read_json, write_json, write_jsonl
-from sagestep.monitoring.kll import SketchFormatError
-from sagestep.monitoring.merge import MergeInputError, merge_ground_truth, parse_time
-from sagestep.monitoring.metrics_emf import emf_records
-from sagestep.monitoring.readers import DataInputError, ReadReport, iter_chunks
 
 # argparse takes "-PT3H" for an option; let the merge parser read duration-shaped values as arguments.
 _NEGATIVE_NUMBER_OR_DURATION = re.compile(r"^-\d+$|^-\d*\.\d+$|^-P[^-\s]*$", re.IGNORECASE)
-_INPUT_ERRORS = (
-    DataInputError,
-    DocumentError,
-    StatisticsFormatError,
-    ConstraintsError,
-    SketchFormatError,
-    BaselineInputError,
-    MergeInputError,
-)
+
+
+def _input_errors() -> tuple[type[Exception], ...]:
+    """The monitoring library's bad-input errors (imported here: the library needs numpy and pandas)."""
+    from sagestep.monitoring.baseline import BaselineInputError
+    from sagestep.monitoring.constraints import ConstraintsError
+    from sagestep.monitoring.data_quality import StatisticsFormatError
+    from sagestep.monitoring.files import DocumentError
+    from sagestep.monitoring.kll import SketchFormatError
+    from sagestep.monitoring.merge import MergeInputError
+    from sagestep.monitoring.readers import DataInputError
+
+    return (DataInputError, DocumentError, StatisticsFormatError, ConstraintsError, SketchFormatError,
+            BaselineInputError, MergeInputError)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -127,6 +122,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # -- baseline ------------------------------------------------------------------------------------------------------
 def _dataset_features(path: Path) -> tuple[list[str], list[str]]:
+    import yaml
+
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -148,6 +145,10 @@ def _dataset_features(path: Path) -> tuple[list[str], list[str]]:
 
 
 def run_baseline(args: argparse.Namespace) -> int:
+    from sagestep.monitoring.baseline import build_baseline
+    from sagestep.monitoring.files import write_json
+    from sagestep.monitoring.readers import iter_chunks
+
     numeric = categorical = None
     if args.dataset_config is not None:
         numeric, categorical = _dataset_features(args.dataset_config)
@@ -155,7 +156,7 @@ def run_baseline(args: argparse.Namespace) -> int:
         statistics, constraints = build_baseline(
             iter_chunks(args.input), numeric=numeric, categorical=categorical, source=str(args.input)
         )
-    except _INPUT_ERRORS as exc:
+    except _input_errors() as exc:
         raise UserError(str(exc)) from None
     write_json(args.output / "statistics.json", statistics)
     write_json(args.output / "constraints.json", constraints, indent=2)
@@ -168,6 +169,12 @@ def run_baseline(args: argparse.Namespace) -> int:
 
 # -- data quality --------------------------------------------------------------------------------------------------
 def run_data_quality_command(args: argparse.Namespace) -> int:
+    from sagestep.monitoring.constraints import global_config
+    from sagestep.monitoring.data_quality import run_data_quality
+    from sagestep.monitoring.files import read_json, write_json, write_jsonl
+    from sagestep.monitoring.metrics_emf import emf_records
+    from sagestep.monitoring.readers import ReadReport, iter_chunks
+
     fix = f"run `sagestep baseline --input TRAIN_DATA --output {args.baseline_dir}` first"
     report = ReadReport()
     try:
@@ -177,7 +184,7 @@ def run_data_quality_command(args: argparse.Namespace) -> int:
         chunks = iter_chunks(args.input, feature_names=[str(n) for n in names], report=report)
         result = run_data_quality(chunks, statistics, constraints)
         emit = global_config(constraints).emit_metrics
-    except _INPUT_ERRORS as exc:
+    except _input_errors() as exc:
         raise UserError(str(exc)) from None
     out: Path = args.output
     write_json(out / "statistics.json", result.statistics)
@@ -201,7 +208,7 @@ def run_data_quality_command(args: argparse.Namespace) -> int:
 
 
 def _summary(
-    statistics: dict[str, Any], violations: dict[str, Any], drift_report: dict[str, Any], report: ReadReport, out: Path
+    statistics: dict[str, Any], violations: dict[str, Any], drift_report: dict[str, Any], report: Any, out: Path
 ) -> str:
     found = violations["violations"]
     lines = [
@@ -221,6 +228,7 @@ def _summary(
 
 # -- model quality -------------------------------------------------------------------------------------------------
 def run_model_quality_command(args: argparse.Namespace) -> int:
+    from sagestep.monitoring.files import read_json, write_json
     from sagestep.monitoring.merged import read_merged
     from sagestep.monitoring.model_quality import ModelQualityInputError, run_model_quality
 
@@ -233,7 +241,7 @@ def run_model_quality_command(args: argparse.Namespace) -> int:
                             f"(first: {merged.report.malformed_examples[0]})")
         statistics, violations = run_model_quality(merged.labels, merged.scores, constraints, args.problem_type,
                                                    threshold=args.threshold, source=str(args.constraints))
-    except (*_INPUT_ERRORS, ModelQualityInputError) as exc:
+    except (*_input_errors(), ModelQualityInputError) as exc:
         raise UserError(str(exc)) from None
     write_json(args.output / "statistics.json", statistics)
     write_json(args.output / "constraint_violations.json", violations, indent=2)
@@ -246,6 +254,7 @@ def run_model_quality_command(args: argparse.Namespace) -> int:
 
 # -- bias and attribution drift ------------------------------------------------------------------------------------
 def run_bias_command(args: argparse.Namespace) -> int:
+    from sagestep.monitoring.files import read_json, write_json
     import tarfile
     import tempfile
 
@@ -273,7 +282,7 @@ def run_bias_command(args: argparse.Namespace) -> int:
         report, violations = run_bias_attribution(merged.features, merged.labels, merged.scores, config, bias,
                                                   explainability, model, threshold=args.threshold,
                                                   thresholds=thresholds)
-    except (*_INPUT_ERRORS, ConfigError, BiasInputError, ModelInputError, tarfile.TarError, OSError) as exc:
+    except (*_input_errors(), ConfigError, BiasInputError, ModelInputError, tarfile.TarError, OSError) as exc:
         raise UserError(str(exc)) from None
     write_json(args.output / "bias_attribution_report.json", report, indent=2)
     write_json(args.output / "constraint_violations.json", violations, indent=2)
@@ -286,6 +295,8 @@ def run_bias_command(args: argparse.Namespace) -> int:
 
 # -- ground-truth merge --------------------------------------------------------------------------------------------
 def run_merge(args: argparse.Namespace) -> int:
+    from sagestep.monitoring.merge import merge_ground_truth, parse_time
+
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     try:
@@ -300,7 +311,7 @@ def run_merge(args: argparse.Namespace) -> int:
             state_dir=args.state_dir,
             workers=args.workers,
         )
-    except _INPUT_ERRORS as exc:
+    except _input_errors() as exc:
         raise UserError(str(exc)) from None
     print(json.dumps(report.to_dict(), allow_nan=False))
     return 0
