@@ -12,7 +12,7 @@ from tests.conftest import REPO_ROOT
 def test_bundle_holds_entry_points_configs_and_library_but_no_caches():
     files = dict(codebundle.collect(REPO_ROOT / "ml", REPO_ROOT / "src" / "sagestep"))
     assert {"ml/preprocess.py", "ml/train.py", "ml/evaluate.py", "ml/baseline.py", "ml/config/credit_data.yaml"} <= set(files)
-    assert "src/sagestep/training/model.py" in files and "src/sagestep/local/runtime.py" in files
+    assert "src/sagestep/training/model.py" in files and "src/sagestep/local/runtime.py" not in files
     assert not any("__pycache__" in name for name in files)
 
 
@@ -28,3 +28,12 @@ def test_sourcedir_tarball_puts_ml_at_the_root_next_to_the_sagestep_package():
     archive = tarfile.open(fileobj=io.BytesIO(codebundle.sourcedir_tarball(files)))
     assert sorted(archive.getnames()) == ["inference.py", "sagestep/__init__.py"]
     assert codebundle.sourcedir_tarball(files) == codebundle.sourcedir_tarball(files)  # reproducible bytes
+
+
+def test_sourcedir_tarball_bytes_do_not_depend_on_the_time_it_was_built(monkeypatch):
+    # GIVEN the same files packed at two different times
+    files = [("ml/inference.py", b"x = 1\n"), ("src/sagestep/__init__.py", b"")]
+    first = codebundle.sourcedir_tarball(files)
+    monkeypatch.setattr("time.time", lambda: 2_000_000_000.0)
+    # THEN the archives are byte for byte the same (a registered model points at these bytes)
+    assert codebundle.sourcedir_tarball(files) == first

@@ -3,7 +3,7 @@
 A bundle is published under `s3://<artifacts>/code/<version>/`, where version is a hash of the content:
 
     ml/...                    the entry points, run as `python3 /opt/ml/.../code/ml/<script>.py`
-    src/sagestep/...          the library, on PYTHONPATH for those jobs
+    src/sagestep/...          the runtime packages of the library (RUNTIME_PACKAGES), on PYTHONPATH for those jobs
     sourcedir.tar.gz          script-mode serving source: ml/* at the root plus sagestep/ (SAGEMAKER_PROGRAM=inference.py)
     VERSION.json              version and git commit, recorded in each model's lineage
 
@@ -14,6 +14,7 @@ models point at the code that trained them.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -24,21 +25,50 @@ from pathlib import Path
 from typing import Any
 
 _ML_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt"}
+_LIBRARY_SUFFIXES = {".py", ".typed"}
+# The packages of src/sagestep/ that Lambda functions, SageMaker jobs and the serving container import: the only
+# ones that ship (Lambda layer, job bundle, serving source dir). Everything else under src/sagestep/ (local/,
+# validate/, report/, cli/, stack/) is tooling, which runtime code never imports.
+RUNTIME_PACKAGES = ("abtest", "aws", "monitoring", "registry", "serving", "training")
+_LIBRARY_ROOT_FILES = ("__init__.py", "py.typed")
+
+
+def library_files(library_dir: Path) -> list[Path]:
+    """The files of the sagestep library that ship: its root `__init__` and the runtime packages, no caches."""
+    files = [library_dir / name for name in _LIBRARY_ROOT_FILES if (library_dir / name).is_file()]
+    for package in RUNTIME_PACKAGES:
+        files += [p for p in (library_dir / package).rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts and p.suffix in _LIBRARY_SUFFIXES]
+    if not (library_dir / "__init__.py").is_file():
+        raise FileNotFoundError(f"{library_dir}: not the sagestep library (no __init__.py); a bundle without it "
+                                "would fail in every job")
+    return sorted(files)
 
 
 def collect(ml_dir: Path, library_dir: Path) -> list[tuple[str, bytes]]:
-    """(bundle path, content) of every file to ship, sorted; caches and tests are left out."""
+    """(bundle path, content) of every file to ship, sorted; caches, tests and tooling are left out."""
     files: list[tuple[str, bytes]] = []
-    for base, prefix, suffixes in ((ml_dir, "ml", _ML_SUFFIXES), (library_dir, "src/sagestep", {".py", ".typed"})):
-        for path in sorted(base.rglob("*")):
-            if not path.is_file() or "__pycache__" in path.parts or path.suffix not in suffixes:
-                continue
-            if prefix == "ml" and path.parts[len(base.parts)] == "python":
-                continue  # in the Lambda, the sagestep layer's python/ directory shares /opt with ml/
-            files.append((f"{prefix}/{path.relative_to(base).as_posix()}", path.read_bytes()))
-    if not any(name.startswith("ml/") for name, _ in files):
+    for path in sorted(ml_dir.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix not in _ML_SUFFIXES:
+            continue
+        if path.parts[len(ml_dir.parts)] == "python":
+            continue  # in the Lambda, the sagestep layer's python/ directory shares /opt with ml/
+        files.append((f"ml/{path.relative_to(ml_dir).as_posix()}", path.read_bytes()))
+    if not files:
         raise FileNotFoundError(f"{ml_dir}: no ml/ entry points found to publish")
-    return files
+    files += [(f"src/sagestep/{p.relative_to(library_dir).as_posix()}", p.read_bytes()) for p in library_files(library_dir)]
+    return sorted(files)
+
+
+def write_layer(library_dir: Path, out_dir: Path) -> list[Path]:
+    """The Lambda layer's code: the runtime packages under <out_dir>/python/sagestep/ (see src/Makefile)."""
+    written = []
+    for path in library_files(library_dir):
+        target = out_dir / "python" / "sagestep" / path.relative_to(library_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+        written.append(target)
+    return written
 
 
 def version_of(files: Iterable[tuple[str, bytes]]) -> str:
@@ -49,15 +79,16 @@ def version_of(files: Iterable[tuple[str, bytes]]) -> str:
 
 
 def sourcedir_tarball(files: list[tuple[str, bytes]]) -> bytes:
+    """Script-mode serving source dir; the same bytes for the same content (tar and gzip headers carry no time)."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for name, content in files:
             arcname = name[len("ml/"):] if name.startswith("ml/") else name[len("src/"):]
             info = tarfile.TarInfo(arcname)
             info.size = len(content)
-            info.mtime = 0  # reproducible bytes for the same content
+            info.mtime = 0
             archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), mtime=0)
 
 
 def publish(s3: Any, bucket: str, prefix: str, files: list[tuple[str, bytes]], git_commit: str) -> dict[str, str]:
