@@ -137,6 +137,6 @@ def _score_held_out_rows(runtime: Any, endpoint: str, run_dir: Path, dataset: st
 
 
 def _write_report(runtime: Any, record: Any, run_dir: Path) -> Path:
-    from sagestep.report.training import write_training_report
+    from sagestep.report import write_training_report
 
     return write_training_report(run_dir, record.to_dict(), run_dir / "report.html")
