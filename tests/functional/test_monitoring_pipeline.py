@@ -29,7 +29,6 @@ def deployed(tmp_path_factory):
         approvals.decide(runtime.client("sagemaker"), arn, "approve", by="test", reason="monitoring tests")
         deployment = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="monitoring-deploy")
         assert deployment.status == "SUCCEEDED", deployment.cause
-        runtime.save()
         test_csv = runtime.local_path(training.output["Run"]["OutputS3Uri"]) / "preprocess" / "test" / "test.csv"
         yield runtime, load_rows(test_csv, dataset_config=REPO_ROOT / "ml" / "config" / "credit_data.yaml")
 

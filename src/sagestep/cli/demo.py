@@ -48,7 +48,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         reporter = LiveReporter(runtime)
         arn = runtime.start("TrainingStateMachine", execution_input)
         record = runtime.wait(arn, on_event=reporter.on_event, on_tick=reporter.on_tick)
-        runtime.save()
         if record.status != "SUCCEEDED":
             print(f"\nThe training pipeline ended {record.status}: {record.error}: {record.cause}")
             print(f"History: sagestep local history {record.name} --workspace {args.workspace}")
@@ -97,7 +96,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         runtime.endpoints.stop_all()  # flushes the data capture files
         runtime.sync_from_disk()
-        runtime.save()
         capture_dir = runtime.local_path(f"s3://{runtime.bucket('ArtifactsBucket')}/capture/{endpoint}/")
         captured = sorted(capture_dir.rglob("*.jsonl"))
     print(f"\nResults under {args.workspace}:")

@@ -16,6 +16,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     local = subparsers.add_parser("local", help="run the SAM application locally (no AWS account, no Docker)")
     commands = local.add_subparsers(dest="local_command", required=True)
 
+    up = commands.add_parser("up", help="run the local cloud in the foreground (127.0.0.1), until Ctrl-C",
+                             description="A long-lived local AWS for this app: standard clients (aws --endpoint-url, "
+                             "boto3 endpoint_url) and every sagestep command use it.")
+    add_runtime_arguments(up)
+    up.add_argument("--port", type=int, default=4566, help="port on 127.0.0.1 (default 4566)")
+    up.set_defaults(func=cmd_up)
+
     run = commands.add_parser("run", help="execute a state machine locally and follow it")
     run.add_argument("state_machine", help="logical ID in template.yaml (e.g. TrainingStateMachine) or an ASL file")
     run.add_argument("--input", required=True, type=Path, help="JSON file with the execution input")
@@ -63,8 +70,20 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
         "--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE", help="template parameters, as for sam deploy"
     )
     parser.add_argument(
-        "--time-scale", type=float, default=1.0, help="multiply Wait states, Retry back-off and polling by this (e.g. 0.01)"
+        "--time-scale", type=_time_scale, default=None,
+        help="multiply Wait states, Retry back-off and polling by this (e.g. 0.01; default 1 = real time); a running "
+             "cloud keeps its own",
     )
+
+
+def _time_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 0.01 for 100× faster)") from None
+    if not (value > 0) or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number (1 = real time, 0.01 = 100× faster), got {text}")
+    return value
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -77,19 +96,100 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     return overrides
 
 
-def open_runtime(args: argparse.Namespace) -> Any:
-    from sagestep.local import LocalRuntime
+class open_runtime:  # noqa: N801 - used as `with open_runtime(args) as runtime:`
+    """The workspace's local cloud for a command (a client of `sagestep local up` if one runs, else its own);
+    a workspace or template that cannot be used is the user's error: one line, exit 2."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from sagestep.local import LocalRuntime
+
+        template = args.template.resolve()
+        if not template.is_file():
+            raise UserError(f"{args.template}: template not found; run from the project root or pass --template")
+        self.runtime = LocalRuntime(
+            project_root=template.parent,
+            workspace=args.workspace,
+            template_path=template,
+            parameter_overrides=parse_overrides(args.parameter_overrides),
+            time_scale=getattr(args, "time_scale", None),
+        )
+
+    def __enter__(self) -> Any:
+        from sagestep.local.cloud import CloudError
+        from sagestep.local.runtime import RuntimeError_
+        from sagestep.local.workspace import WorkspaceError
+        from sagestep.stack.template import TemplateError
+
+        try:
+            return self.runtime.__enter__()
+        except (CloudError, RuntimeError_, WorkspaceError, TemplateError) as exc:
+            raise UserError(str(exc)) from None
+
+    def __exit__(self, *exc: Any) -> None:
+        self.runtime.__exit__(*exc)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from sagestep.local.cloud import CloudError, LocalCloud
+    from sagestep.local.workspace import WorkspaceError
+    from sagestep.stack.template import TemplateError
 
     template = args.template.resolve()
     if not template.is_file():
         raise UserError(f"{args.template}: template not found; run from the project root or pass --template")
-    return LocalRuntime(
-        project_root=template.parent,
-        workspace=args.workspace,
-        template_path=template,
-        parameter_overrides=parse_overrides(args.parameter_overrides),
-        time_scale=args.time_scale,
-    )
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port must be in 1..65535, got {args.port}")
+    started = time.monotonic()
+
+    def live(line: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+
+    cloud = LocalCloud(template.parent, args.workspace, template, parse_overrides(args.parameter_overrides),
+                       args.time_scale or 1.0, port=args.port, on_change=live)
+    try:
+        url = cloud.start()
+    except (CloudError, WorkspaceError, TemplateError) as exc:
+        raise UserError(str(exc)) from None
+    try:
+        print(_cloud_banner(cloud, url, time.monotonic() - started), flush=True)
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        stop.wait()
+        print("stopping: model servers and jobs end, state is saved …", flush=True)
+    finally:
+        cloud.stop()
+    print(f"stopped; the workspace {cloud.workspace.root} keeps everything for the next `sagestep local up`")
+    return 0
+
+
+def _cloud_banner(cloud: Any, url: str, seconds: float) -> str:
+    resolver = cloud.resolver
+    lines = [f"sagestep local cloud at {url} (workspace {cloud.workspace.root}, started in {seconds:.1f}s, "
+             f"time scale {cloud.time_scale:g})", ""]
+    kinds = {"AWS::S3::Bucket": "bucket", "AWS::SNS::Topic": "topic", "AWS::SageMaker::ModelPackageGroup": "model package group"}
+    for logical_id, resource in resolver.resources.items():
+        kind = kinds.get(resource.get("Type", ""))
+        if kind and resolver.resource_enabled(logical_id):
+            lines.append(f"  {kind:<20} {resolver.physical_name(logical_id):<48} ({logical_id})")
+    for logical_id, spec in sorted(cloud.state_machines.items()):
+        lines.append(f"  {'state machine':<20} {spec.name:<48} ({logical_id})")
+    for endpoint in cloud.client("sagemaker").list_endpoints().get("Endpoints", []):
+        lines.append(f"  {'endpoint':<20} {endpoint['EndpointName']:<48} ({endpoint['EndpointStatus']})")
+    lines += [
+        "",
+        "Use it with your usual tools (any key works; the region is us-east-1):",
+        f"  export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1",
+        "  aws s3 ls;  aws stepfunctions list-executions --state-machine-arn ARN;  aws sagemaker list-model-packages ...",
+        f"  every sagestep command with --workspace {cloud.workspace.root} uses this cloud",
+    ]
+    for problem in cloud.problems:
+        lines.append(f"  warning: {problem}")
+    lines.append("Ctrl-C stops it (model servers and jobs end, state is kept).")
+    return "\n".join(lines)
 
 
 def read_input(path: Path) -> Any:
@@ -130,14 +230,13 @@ class LiveReporter:
         if now - self._last_progress < 5.0:
             return
         self._last_progress = now
-        for job in self.runtime.runner.running():
-            elapsed = (job.end_time or job.start_time or job.creation_time)
-            seconds = time.time() - elapsed.timestamp()
-            print(
-                f"{self._stamp()}   … {job.kind} job {job.name}: {job.status} / {job.secondary_status} ({seconds:.0f}s)",
-                file=self.stream,
-                flush=True,
-            )
+        sagemaker = self.runtime.client("sagemaker")
+        for kind in ("Training", "Processing", "Transform"):
+            listed = getattr(sagemaker, f"list_{kind.lower()}_jobs")(StatusEquals="InProgress")[f"{kind}JobSummaries"]
+            for job in listed:
+                seconds = time.time() - job["CreationTime"].timestamp()
+                print(f"{self._stamp()}   … {kind.lower()} job {job[f'{kind}JobName']}: InProgress ({seconds:.0f}s)",
+                      file=self.stream, flush=True)
 
 
 def _shorten(text: str, limit: int = 600) -> str:
@@ -171,12 +270,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from sagestep.local.workspace import Workspace
+    from sagestep.local.state import StateFileError
+    from sagestep.local.workspace import Workspace, WorkspaceError
 
     try:
-        record = Workspace(args.workspace).find_execution(args.execution)
-    except FileNotFoundError as exc:
-        raise UserError(str(exc)) from exc
+        workspace = Workspace(args.workspace)
+        workspace.check()
+        record = workspace.find_execution(args.execution)
+    except (FileNotFoundError, StateFileError, WorkspaceError) as exc:
+        raise UserError(str(exc)) from None
     if args.json:
         print(json.dumps(record, indent=2))
         return 0

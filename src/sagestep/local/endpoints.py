@@ -67,9 +67,12 @@ class VariantServer:
 
 
 class EndpointManager:
-    def __init__(self, workspace: Path, store: S3Store, backend_getter: Any, python: str = sys.executable) -> None:
+    def __init__(self, workspace: Path, store: S3Store, backend_getter: Any, python: str = sys.executable,
+                 on_change: Any = None) -> None:
         self.root = workspace / "endpoints"
         self.s3_root = workspace / "s3"
+        self.tmp_dir = workspace / "tmp"
+        self.on_change = on_change or (lambda endpoint_name, status: None)
         self.store = store
         self.backend = backend_getter
         self.python = python
@@ -85,15 +88,24 @@ class EndpointManager:
         self._threads.append(thread)
         thread.start()
 
+    def busy(self) -> bool:
+        """True while an endpoint's model servers are being started (real work a deployment waits for)."""
+        return any(thread.is_alive() for thread in self._threads)
+
     def _deploy(self, endpoint_name: str, config_name: str, updating: bool) -> None:
+        from sagestep.local.engine import HOOKS
+
         backend = self.backend()
         endpoint = backend.endpoints[endpoint_name]
+        if HOOKS.take_fault("endpoint", "start") == "Stuck":
+            return  # injected: the endpoint stays Creating/Updating, as when SageMaker cannot get capacity
         try:
             servers = self._start_config(endpoint_name, config_name)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the endpoint must leave Creating/Updating
             reason = str(exc) if isinstance(exc, EndpointError) else f"{type(exc).__name__}: {exc}"
             endpoint.failure_reason = reason[:1024]
             endpoint.endpoint_status = "InService" if updating else "Failed"
+            self.on_change(endpoint_name, f"{endpoint.endpoint_status} ({'update failed, previous config kept' if updating else 'failed'}: {reason[:160]})")
             return
         if backend.endpoints.get(endpoint_name) is not endpoint:  # deleted while its servers were starting
             for server in servers.values():
@@ -110,6 +122,7 @@ class EndpointManager:
             endpoint.endpoint_status = "InService"
         for server in old.values():
             server.stop()
+        self.on_change(endpoint_name, f"InService ({config_name})")
 
     def wait_idle(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         for thread in list(self._threads):
@@ -163,6 +176,7 @@ class EndpointManager:
             capture_spec.update(
                 sampling_percentage=capture.get("InitialSamplingPercentage", 100),
                 destination_dir=str(self.s3_root / bucket / prefix.strip("/")),
+                tmp_dir=str(self.tmp_dir),
                 capture_input="Input" in modes,
                 capture_output="Output" in modes,
             )

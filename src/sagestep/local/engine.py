@@ -68,6 +68,10 @@ class RuntimeHooks:
         self.job_runner: Any = None
         self.endpoint_manager: Any = None
         self.before_lambda: Callable[[], Any] | None = None
+        self.endpoint_url: str | None = None  # the local cloud the engine's own service calls go to
+        # True while real work a state machine may be waiting for is in flight (model servers starting): virtual
+        # time does not pass a Wait state meanwhile, so no deadline expires because the machine is busy.
+        self.busy: Callable[[], bool] | None = None
 
     def function_for(self, name_or_arn: str) -> FunctionSpec:
         key = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
@@ -87,6 +91,19 @@ HOOKS = RuntimeHooks()
 
 def scaled(seconds: float) -> float:
     return max(0.0, seconds * HOOKS.time_scale)
+
+
+HOLD_WHILE_BUSY_SECONDS = 120.0  # longer than a model server may take to start (endpoints.START_TIMEOUT_SECONDS)
+
+
+def hold_while_busy(stop: threading.Event) -> None:
+    """The virtual clock: a Wait does not end while real work is in flight (bounded; ends if the execution stops)."""
+    busy = HOOKS.busy
+    if busy is None:
+        return
+    deadline = time.monotonic() + HOLD_WHILE_BUSY_SECONDS
+    while busy() and time.monotonic() < deadline and not stop.is_set():
+        stop.wait(0.05)
 
 
 class _ScaledTime:
@@ -377,6 +394,7 @@ def install() -> None:
         _install_jsonata()
         _install_time_scale()
         _install_branch_error_names()
+        _install_service_endpoint()
         _INSTALLED = True
 
 
@@ -526,6 +544,7 @@ def _install_time_scale() -> None:
     def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
         if wait_seconds > 0:
             env.program_state_event.wait(scaled(wait_seconds))
+            hold_while_busy(env.program_state_event)
 
     wait_cls._wait_interval = _wait_interval
 
@@ -551,3 +570,32 @@ def _install_branch_error_names() -> None:
         module = _module(module_name)
         _attr(module, "CustomErrorName")
         module.CustomErrorName = error_name
+
+
+def _install_service_endpoint() -> None:
+    """The engine's own service calls (aws-sdk and optimized integrations) go to the local cloud's URL (moto uses
+    `localhost`, which may resolve to ::1 first while the cloud listens on 127.0.0.1 only)."""
+    module = _module(f"{_P}.asl.utils.boto_client")
+    original = _attr(module, "boto_client_for")
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if HOOKS.endpoint_url is None:
+            return original(region=region, service=service, state_credentials=state_credentials)
+        import boto3
+        from botocore.config import Config
+
+        timeout = _module(f"{_P}.asl.component.common.timeouts.timeout").TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
+        return boto3.client(
+            service_name=service, region_name=region, endpoint_url=HOOKS.endpoint_url, aws_access_key_id="ak",
+            aws_secret_access_key="sk",
+            config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1},
+                          connect_timeout=timeout, read_timeout=timeout),
+        )
+
+    module.boto_client_for = boto_client_for
+    # modules that imported the function by name keep their own reference: rebind them too
+    import sys
+
+    for name, loaded in list(sys.modules.items()):
+        if name.startswith(_P) and getattr(loaded, "boto_client_for", None) is original:
+            loaded.boto_client_for = boto_client_for

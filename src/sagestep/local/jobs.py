@@ -47,6 +47,12 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def _parse_time(value: Any) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))
+
+
 @dataclasses.dataclass
 class LocalJob:
     kind: str  # processing | training | transform
@@ -216,12 +222,41 @@ def _tar_gz(directory: Path) -> bytes:
 class JobRunner:
     """Runs SageMaker jobs in threads + subprocesses; one instance per local runtime."""
 
-    def __init__(self, workspace: Path, store: S3Store, python: str = sys.executable) -> None:
+    def __init__(self, workspace: Path, store: S3Store, python: str = sys.executable,
+                 on_change: Callable[[LocalJob], None] | None = None) -> None:
         self.jobs_dir = workspace / "jobs"
         self.store = store
         self.python = python
+        self.on_change = on_change  # told when a job starts and when it ends (the cloud persists and reports it)
         self.jobs: dict[tuple[str, str], LocalJob] = {}
         self._lock = threading.Lock()
+
+    def restore(self, record: dict[str, Any]) -> LocalJob:
+        """A job of an earlier session of the workspace, from its job.json; one that was still running is Stopped."""
+        describe = record["describe"]
+        kind = record["kind"]
+        status_key = {"processing": "ProcessingJobStatus", "training": "TrainingJobStatus", "transform": "TransformJobStatus"}[kind]
+        arn_key = {"processing": "ProcessingJobArn", "training": "TrainingJobArn", "transform": "TransformJobArn"}[kind]
+        job = LocalJob(kind=kind, name=record["name"], arn=describe[arn_key], request=record["request"], root=Path(record["root"]))
+        job.status = describe[status_key]
+        job.failure_reason = describe.get("FailureReason")
+        job.exit_message = describe.get("ExitMessage")
+        job.model_artifacts = (describe.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+        job.creation_time = _parse_time(describe.get("CreationTime")) or job.creation_time
+        job.start_time = _parse_time(describe.get(f"{kind.capitalize()}StartTime") or describe.get("TrainingStartTime"))
+        job.end_time = _parse_time(describe.get(f"{kind.capitalize()}EndTime") or describe.get("TrainingEndTime"))
+        job.transitions = [{k: (_parse_time(v) if k.endswith("Time") else v) for k, v in t.items()}
+                           for t in describe.get("SecondaryStatusTransitions", [])]
+        job.secondary_status = describe.get("SecondaryStatus", job.status)
+        job.metrics = {m["MetricName"]: (m["Value"], _parse_time(m["Timestamp"])) for m in describe.get("FinalMetricDataList", [])}
+        if job.status in ("InProgress", "Stopping"):
+            self._finish(job, "Stopped", "the local cloud stopped while this job ran")
+        job.done.set()
+        self.jobs[(kind, job.name)] = job
+        return job
+
+    def record(self, job: LocalJob) -> dict[str, Any]:
+        return {"kind": job.kind, "name": job.name, "root": str(job.root), "request": job.request, "describe": job.describe()}
 
     def get(self, kind: str, name: str) -> LocalJob | None:
         return self.jobs.get((kind, name))
@@ -239,6 +274,8 @@ class JobRunner:
                 shutil.rmtree(root)  # a job of that name from an earlier session of this workspace
             job = LocalJob(kind=kind, name=name, arn=arn, request=request, root=root)
             self.jobs[(kind, name)] = job
+        if self.on_change is not None:
+            self.on_change(job)
         thread = threading.Thread(target=self._run, args=(job,), name=f"sagemaker-{kind}-{name}", daemon=True)
         thread.start()
         return job
@@ -275,6 +312,8 @@ class JobRunner:
             job.failure_reason = reason[:FAILURE_REASON_MAX]
         job.status = status
         job.set_secondary({"Completed": "Completed", "Failed": "Failed", "Stopped": "Stopped"}[status], reason or status)
+        if self.on_change is not None:
+            self.on_change(job)
 
     def map_path(self, job: LocalJob, value: str) -> str:
         """Map a container path under /opt/ml to the job's local tree (other strings pass through)."""
@@ -315,7 +354,8 @@ class JobRunner:
         stderr_path = job.root / "logs" / "stderr.log"
         deadline = time.monotonic() + max_runtime if max_runtime else None
         with open(job.log_path, "wb") as log, open(stderr_path, "wb") as err:
-            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       preexec_fn=die_with_parent)
             pumps = [
                 threading.Thread(target=_pump, args=(process.stdout, [log]), daemon=True),
                 threading.Thread(target=_pump, args=(process.stderr, [log, err]), daemon=True),
@@ -466,6 +506,17 @@ class JobRunner:
                     break
                 except ValueError:
                     continue
+
+
+def die_with_parent() -> None:
+    """In the child before exec: a job never outlives the local cloud that runs it (even after `kill -9`)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the job's pipes close with the cloud, and its output is not uploaded
 
 
 def _container_path(path: str, required_prefix: str, what: str | None) -> str:

@@ -30,8 +30,9 @@ from typing import Any
 class CaptureWriter:
     """Buffers capture records and writes one JSONL file per hour and flush, as SageMaker does (per variant)."""
 
-    def __init__(self, root: Path, endpoint: str, variant: str, flush_seconds: float = 1.0) -> None:
+    def __init__(self, root: Path, endpoint: str, variant: str, tmp_dir: Path, flush_seconds: float = 1.0) -> None:
         self.base = root / endpoint / variant
+        self.tmp_dir = tmp_dir
         self.flush_seconds = flush_seconds
         self._buffer: list[tuple[dt.datetime, str]] = []
         self._lock = threading.Lock()
@@ -59,8 +60,13 @@ class CaptureWriter:
             directory.mkdir(parents=True, exist_ok=True)
             stamp = dt.datetime.now(dt.timezone.utc).strftime("%M-%S-%f")
             path = directory / f"{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text("\n".join(lines) + "\n")
+            # written beside the workspace's S3 files and renamed in: the local cloud never lists a partial file
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+            with open(tmp, "w") as handle:
+                handle.write("\n".join(lines) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
             tmp.replace(path)
 
     def close(self) -> None:
@@ -96,7 +102,7 @@ class Variant:
         self.capture_input = capture.get("capture_input", False)
         self.capture_output = capture.get("capture_output", False)
         self.writer = (
-            CaptureWriter(Path(capture["destination_dir"]), spec["endpoint"], spec["variant"])
+            CaptureWriter(Path(capture["destination_dir"]), spec["endpoint"], spec["variant"], Path(capture["tmp_dir"]))
             if capture.get("enabled")
             else None
         )

@@ -1,144 +1,176 @@
-"""The local workspace: what persists between `sagestep` commands.
+"""The local workspace: everything the local cloud keeps, as files a person can read.
 
-    <workspace>/s3/<bucket>/<key>        local S3 objects, as plain files
-    <workspace>/registry/sagemaker.pkl   models, endpoint configs, endpoints, model package groups and packages
-    <workspace>/registry/jobs.json       finished SageMaker jobs (Describe* output)
-    <workspace>/executions/<name>.json   execution records: describe + event history
-    <workspace>/jobs/<job>/              each job's /opt/ml tree and logs
+    <workspace>/s3/<bucket>/<key>                     S3 objects (current versions), as plain files
+    <workspace>/s3-versions/, s3-blobs/               earlier versions; keys that cannot be a path (local/s3disk.py)
+    <workspace>/state/                                S3 metadata (sqlite), SageMaker objects, alarms, metrics (local/state.py)
+    <workspace>/executions/<state machine>/<name>.json  each execution: describe + event history
+    <workspace>/jobs/<job>/                           each SageMaker job: its /opt/ml tree, logs and job.json
+    <workspace>/endpoints/<endpoint>/...              model servers of local endpoints
+    <workspace>/notifications.jsonl                   what SNS would have sent
+    <workspace>/cloud.json                            the local cloud serving this workspace (URL, pid, settings)
+    <workspace>/tmp/                                  files being written (renamed into place when complete)
+
+One local cloud serves a workspace at a time (`cloud.lock`); every command is a client of it.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
-import pickle
-import time
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
-# moto SageMaker backend attributes that make up "the registry" and deployed resources.
-_SAGEMAKER_STATE = (
-    "_models",
-    "endpoint_configs",
-    "endpoints",
-    "model_package_groups",
-    "model_packages",
-    "model_package_name_mapping",
-    "processing_jobs",
-    "training_jobs",
-    "transform_jobs",
-)
+from sagestep.local.s3disk import atomic_write
+from sagestep.local.state import StateFileError, read_state_file
 
 
-class WorkspaceLocked(RuntimeError):
+class WorkspaceError(RuntimeError):
+    """The workspace cannot be used (a file where a directory should be, an old format, held by a cloud)."""
+
+
+class WorkspaceLocked(WorkspaceError):
     pass
 
 
 class Workspace:
     def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
+        self.root = Path(root).expanduser().resolve()
         self.s3_dir = self.root / "s3"
-        self.registry_dir = self.root / "registry"
+        self.state_dir = self.root / "state"
         self.executions_dir = self.root / "executions"
         self.jobs_dir = self.root / "jobs"
+        self.endpoints_dir = self.root / "endpoints"
+        self.tmp_dir = self.root / "tmp"
+        self.notifications_path = self.root / "notifications.jsonl"
+        self.cloud_file = self.root / "cloud.json"
         self._lock_file: Any = None
-        self._loaded_at: float | None = None
 
-    def open(self) -> None:
-        for directory in (self.s3_dir, self.registry_dir, self.executions_dir, self.jobs_dir):
-            directory.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(self.root / "workspace.lock", "w")
+    # -- checks and the cloud's lock
+
+    def check(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(f"--workspace {self.root} is a file, not a directory; pass a directory (it is created "
+                                 f"if missing)")
+        if (self.root / "registry" / "sagemaker.pkl").is_file():
+            raise WorkspaceError(
+                f"{self.root} was written by sagestep 0.1 (registry/sagemaker.pkl); this version keeps state as JSON "
+                f"under state/. Start with a new --workspace (or move this one aside: its s3/ files can be copied "
+                f"in with `aws s3 cp --recursive`)"
+            )
+
+    def create(self) -> None:
+        self.check()
+        try:
+            for directory in (self.s3_dir, self.state_dir, self.executions_dir, self.jobs_dir, self.endpoints_dir, self.tmp_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+        except (NotADirectoryError, FileExistsError, PermissionError) as exc:
+            raise WorkspaceError(f"cannot create the workspace {self.root}: {exc}") from None
+        for leftover in self.tmp_dir.iterdir():  # files a crash left half-written: never visible, safe to drop
+            if leftover.is_file():
+                leftover.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    def lock_for_cloud(self) -> None:
+        self._lock_file = open(self.root / "cloud.lock", "a+")
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
+        except BlockingIOError:
+            self._lock_file.close()
+            self._lock_file = None
+            info = self.cloud_info()
+            where = f" at {info['url']} (pid {info.get('pid')})" if info else ""
             raise WorkspaceLocked(
-                f"{self.root} is in use by another sagestep command; wait for it or pass another --workspace"
-            ) from exc
+                f"a local cloud already serves {self.root}{where}; use it (every sagestep command does), stop it with "
+                f"Ctrl-C in its terminal, or pass another --workspace"
+            ) from None
 
-    def close(self) -> None:
+    def release(self) -> None:
         if self._lock_file is not None:
+            self.cloud_file.unlink(missing_ok=True)
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
             self._lock_file = None
 
-    # -- S3
+    def publish_cloud(self, info: dict[str, Any]) -> None:
+        atomic_write(self.tmp_dir, self.cloud_file, json.dumps(info, indent=1).encode())
+
+    def cloud_info(self) -> dict[str, Any] | None:
+        """The cloud serving this workspace, if one is up (its lock is held and it published where it listens)."""
+        lock_path = self.root / "cloud.lock"
+        if not self.cloud_file.is_file() or not lock_path.is_file():
+            return None
+        with open(lock_path, "a+") as probe:
+            try:
+                fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                try:
+                    return json.loads(self.cloud_file.read_text())
+                except (OSError, json.JSONDecodeError):
+                    return None
+            fcntl.flock(probe, fcntl.LOCK_UN)
+        return None  # a cloud.json left by a cloud that died: nobody holds the lock
+
+    # -- S3 objects as files
 
     def object_path(self, bucket: str, key: str) -> Path:
         return self.s3_dir / bucket / key
 
-    def load_s3(self, s3: Any) -> int:
-        """Put the workspace's files into (moto's) S3: all of them the first time, then only files written since
-        the previous load (by model servers and traffic, which run in other processes)."""
-        started = time.time()
-        since = self._loaded_at - 1.0 if self._loaded_at is not None else None  # 1 s slack for coarse mtimes
-        count = 0
-        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-        for bucket_dir in sorted(p for p in self.s3_dir.iterdir() if p.is_dir()):
-            if bucket_dir.name not in existing:
-                s3.create_bucket(Bucket=bucket_dir.name)
-            for path in sorted(bucket_dir.rglob("*")):
-                if not path.is_file() or path.suffix == ".tmp" or (since is not None and path.stat().st_mtime < since):
-                    continue
-                s3.put_object(Bucket=bucket_dir.name, Key=path.relative_to(bucket_dir).as_posix(), Body=path.read_bytes())
-                count += 1
-        self._loaded_at = started
-        return count
-
-    def save_s3(self, s3: Any) -> int:
-        written = 0
-        for bucket in s3.list_buckets().get("Buckets", []):
-            name = bucket["Name"]
-            (self.s3_dir / name).mkdir(parents=True, exist_ok=True)
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-                for item in page.get("Contents", []):
-                    if item["Key"].endswith("/"):
-                        continue
-                    path = self.object_path(name, item["Key"])
-                    etag = item["ETag"].strip('"')
-                    if path.is_file() and "-" not in etag and hashlib.md5(path.read_bytes()).hexdigest() == etag:  # noqa: S324
-                        continue
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(s3.get_object(Bucket=name, Key=item["Key"])["Body"].read())
-                    written += 1
-        return written
-
-    # -- registry
-
-    def load_sagemaker(self, backend: Any) -> None:
-        path = self.registry_dir / "sagemaker.pkl"
-        if not path.is_file():
-            return
-        state = pickle.loads(path.read_bytes())  # noqa: S301 - our own file in the user's workspace
-        for name, value in state.items():
-            setattr(backend, name, value)
-
-    def save_sagemaker(self, backend: Any) -> None:
-        state = {name: getattr(backend, name) for name in _SAGEMAKER_STATE}
-        tmp = self.registry_dir / "sagemaker.pkl.tmp"
-        tmp.write_bytes(pickle.dumps(state))
-        tmp.replace(self.registry_dir / "sagemaker.pkl")
-
-    def load_jobs(self) -> list[dict[str, Any]]:
-        path = self.registry_dir / "jobs.json"
-        return json.loads(path.read_text()) if path.is_file() else []
-
-    def save_jobs(self, jobs: list[dict[str, Any]]) -> None:
-        (self.registry_dir / "jobs.json").write_text(json.dumps(jobs, indent=1, default=str))
-
     # -- executions
 
+    def execution_path(self, state_machine_name: str, name: str) -> Path:
+        return self.executions_dir / state_machine_name / f"{name}.json"
+
     def save_execution(self, record: dict[str, Any]) -> Path:
-        path = self.executions_dir / f"{record['execution']['name']}.json"
-        path.write_text(json.dumps(record, indent=1, default=str))
+        execution = record["execution"]
+        machine = execution["stateMachineArn"].rsplit(":", 1)[-1]
+        path = self.execution_path(machine, execution["name"])
+        atomic_write(self.tmp_dir, path, json.dumps(record, indent=1, default=str).encode())
         return path
 
+    def execution_records(self) -> list[Path]:
+        return sorted(self.executions_dir.glob("*/*.json")) if self.executions_dir.is_dir() else []
+
     def find_execution(self, arn_or_name: str) -> dict[str, Any]:
-        name = arn_or_name.rsplit(":", 1)[-1]
-        path = self.executions_dir / f"{name}.json"
-        if not path.is_file():
-            known = sorted(p.stem for p in self.executions_dir.glob("*.json"))[-10:]
+        parts = arn_or_name.split(":")
+        if len(parts) >= 8 and parts[5] == "execution":
+            candidates = [self.execution_path(parts[6], parts[7])]
+        else:
+            candidates = sorted(self.executions_dir.glob(f"*/{arn_or_name}.json")) if self.executions_dir.is_dir() else []
+        found = [p for p in candidates if p.is_file()]
+        if not found:
+            recent = sorted(self.execution_records(), key=lambda p: p.stat().st_mtime)[-10:]
             raise FileNotFoundError(
-                f"no execution {arn_or_name!r} in {self.executions_dir}; recent: {', '.join(known) or 'none'}"
+                f"no execution {arn_or_name!r} in {self.executions_dir}; recent: "
+                f"{', '.join(p.stem for p in recent) or 'none'}"
             )
-        return json.loads(path.read_text())
+        if len(found) > 1:
+            raise FileNotFoundError(
+                f"{arn_or_name!r} names executions of several state machines "
+                f"({', '.join(p.parent.name for p in found)}); pass the execution ARN"
+            )
+        record = read_state_file(found[0])
+        if not isinstance(record, dict) or "execution" not in record:
+            raise StateFileError(f"{found[0]}: not an execution record (no 'execution'); move it aside")
+        return record
+
+    # -- jobs
+
+    def save_job(self, job_dir: Path, record: dict[str, Any]) -> None:
+        atomic_write(self.tmp_dir, job_dir / "job.json", json.dumps(record, indent=1, default=str).encode())
+
+    def job_records(self) -> list[Path]:
+        return sorted(self.jobs_dir.glob("*/job.json")) if self.jobs_dir.is_dir() else []
+
+
+def disk_usage(path: Path) -> int:
+    total = 0
+    for directory, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += (Path(directory) / name).stat().st_size
+            except OSError:
+                pass
+    return total
