@@ -8,6 +8,7 @@ import pytest
 
 from sagestep.validate import boto_scan, evaluate, iam
 from sagestep.validate.values import unknown, worst_length
+from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.static
 
@@ -75,3 +76,13 @@ def test_boto3_calls_are_followed_through_helpers_that_receive_the_client(tmp_pa
     calls = boto_scan.scan(tmp_path / "app.py", "handler", [tmp_path], tmp_path)
     assert {(c.service, c.operation) for c in calls} == {
         ("s3", "GetObject"), ("sagemaker", "ListModelPackages"), ("sns", "Publish"), ("s3", "PutObject")}
+
+
+def test_every_state_machine_event_is_an_input_of_its_machine():
+    # events/<snake_case machine name>_<scenario>.json; an acronym is one word (ABTestStateMachine -> ab_test_...)
+    from sagestep.validate.project import Project
+
+    project = Project(REPO_ROOT / "template.yaml")
+    used = {sample for machine in project.machines for sample, _ in machine.samples}
+    events = {f"events/{p.name}" for p in (REPO_ROOT / "events").glob("*_state_machine_*.json")}
+    assert events and events <= used, f"events no state machine reads: {sorted(events - used)}"
