@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from sagestep.validate import boto_scan, evaluate, iam
-from sagestep.validate.values import unknown, worst_length
+from sagestep.validate.values import is_unknown, unknown, worst_length
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.static
@@ -86,3 +86,16 @@ def test_every_state_machine_event_is_an_input_of_its_machine():
     used = {sample for machine in project.machines for sample, _ in machine.samples}
     events = {f"events/{p.name}" for p in (REPO_ROOT / "events").glob("*_state_machine_*.json")}
     assert events and events <= used, f"events no state machine reads: {sorted(events - used)}"
+
+
+def test_jsonata_results_that_an_unknown_decides_stay_unknown():
+    # GIVEN an input whose tags and job description are unknown (a service result, a StringToJson of an error cause)
+    data = {"Tags": [{"Key": unknown("string", "tag key"), "Value": unknown("string", "tag value")}], "Mode": "split",
+            "Job": unknown("any", "States.StringToJson")}
+    expression = ("{% {'champion': ($t := $states.input.Tags[Key = 'owner'].Value; $exists($t) ? $t : ''), "
+                  "'shadow': $states.input.Mode = 'shadow', 'reason': $states.input.Job.Name ? $states.input.Job.Name : 'none'} %}")
+    # WHEN the expression is evaluated
+    result = evaluate.eval_jsonata(expression, {"states": {"input": data}}, [], "Output")
+    # THEN what an unknown decides (a filter on it, a field inside it) is unknown; what known values decide is known
+    assert is_unknown(result["champion"]) and is_unknown(result["reason"])
+    assert result["shadow"] is False

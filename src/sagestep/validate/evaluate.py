@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import jsonata
+from jsonata import functions as jsonata_functions
+from jsonata import utils as jsonata_utils
 
 from sagestep.aws import service_model as awsmodel
 from sagestep.validate.values import UnknownMap, is_unknown, unknown, whole_marker
@@ -409,7 +411,72 @@ _JSONATA = re.compile(r"^\s*\{%(.*)%\}\s*$", re.DOTALL)
 
 
 def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value))
+    """A JSON copy of the value that keeps UnknownMap (its missing fields are unknown, not absent)."""
+    if isinstance(value, dict):
+        return (UnknownMap if isinstance(value, UnknownMap) else dict)((str(k), _plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+_FORKED = ("evaluate_equality_expression", "evaluate_comparison_expression", "evaluate_includes_expression", "evaluate_name")
+if not all(hasattr(jsonata.Jsonata, name) for name in _FORKED) or not hasattr(jsonata_functions.Functions, "lookup"):
+    raise ImportError(f"jsonata-python no longer has {', '.join(_FORKED)}: sagestep.validate forks them "
+                      "(pinned jsonata-python==0.7.1)")
+
+
+class _ForkingJsonata(jsonata.Jsonata):
+    """JSONata that takes a side wherever an unknown value would decide: with `world` True every comparison with an
+    unknown holds and every field of an unknown exists (and is unknown); with False none does. A part of the result
+    that differs between the two worlds depends on an unknown. (`$exists`, `$count`, `$length` of an unknown are not
+    forked: they see the marker's own shape.)"""
+
+    world: bool | None = None
+
+    def evaluate_equality_expression(self, lhs: Any, rhs: Any, op: Any) -> Any:
+        if self.world is not None and (is_unknown(lhs) or is_unknown(rhs)):
+            return self.world
+        return super().evaluate_equality_expression(lhs, rhs, op)
+
+    def evaluate_comparison_expression(self, lhs: Any, rhs: Any, op: Any) -> Any:
+        if self.world is not None and (is_unknown(lhs) or is_unknown(rhs)):
+            return self.world
+        return super().evaluate_comparison_expression(lhs, rhs, op)
+
+    def evaluate_includes_expression(self, lhs: Any, rhs: Any) -> Any:
+        if self.world is not None and (is_unknown(lhs) or is_unknown(rhs)):
+            return self.world
+        return super().evaluate_includes_expression(lhs, rhs)
+
+    def evaluate_name(self, expr: Any, input: Any, environment: Any) -> Any:
+        return self._lookup(input, str(expr.value)) if self.world is not None else super().evaluate_name(expr, input, environment)
+
+    def _lookup(self, value: Any, key: str) -> Any:
+        if isinstance(value, list):  # a path step maps over a sequence and flattens, as jsonata's own lookup does
+            found = jsonata_utils.Utils.create_sequence()
+            for item in value:
+                result = self._lookup(item, key)
+                if isinstance(result, list):
+                    found.extend(result)
+                elif result is not None:
+                    found.append(result)
+            return found
+        if whole_marker(value) is not None or (isinstance(value, UnknownMap) and key not in value):
+            return unknown("any", key) if self.world else None
+        return jsonata_functions.Functions.lookup(value, key)
+
+
+def _agree(one: Any, other: Any, label: str) -> Any:
+    """What two worlds' results share; where they differ, an unknown."""
+    if type(one) is type(other) and one == other:
+        return one
+    if isinstance(one, dict) and isinstance(other, dict):
+        merged = {k: _agree(one[k], other[k], label) if k in other else unknown("any", label)
+                  for k in one} | {k: unknown("any", label) for k in other if k not in one}
+        return UnknownMap(merged) if isinstance(one, UnknownMap) or isinstance(other, UnknownMap) else merged
+    if isinstance(one, list) and isinstance(other, list) and len(one) == len(other):
+        return [_agree(a, b, label) for a, b in zip(one, other)]
+    return unknown("any", label)
 
 
 def eval_jsonata(template: Any, bindings: dict[str, Any], errors: list[str], where: str) -> Any:
@@ -421,13 +488,19 @@ def eval_jsonata(template: Any, bindings: dict[str, Any], errors: list[str], whe
         match = _JSONATA.match(template)
         if match:
             try:
-                expression = jsonata.Jsonata(match.group(1))
+                expression = _ForkingJsonata(match.group(1))
             except Exception as exc:
                 raise EvalError(f"{where}: JSONata does not parse: {exc}") from None
-            try:
-                result = expression.evaluate(None, _plain(bindings))
-            except Exception:
-                return unknown("any", f"JSONata {where}")
+            plain = _plain(bindings)
+            worlds = (True, False) if is_unknown(plain) else (None,)
+            results = []
+            for world in worlds:
+                expression.world = world
+                try:
+                    results.append(_plain(expression.evaluate(None, plain)))
+                except Exception:
+                    return unknown("any", f"JSONata {where}")
+            result = results[0] if len(results) == 1 else _agree(results[0], results[1], f"JSONata {where} (depends on an unknown)")
             state_input = (bindings.get("states") or {}).get("input")
             if isinstance(state_input, UnknownMap) and isinstance(result, dict):
                 result = UnknownMap(result)  # e.g. $merge([$states.input, {...}]) of a partly unknown input
