@@ -690,6 +690,13 @@ def service_result(integ: Integration) -> Any:
 # ---------------------------------------------------------------------------------------------- the walk
 
 
+def _map_result(items: Any, outputs: list[Any]) -> list[Any]:
+    """A Map's output: the first item's (the one the walk follows), one unknown per other item of a known list."""
+    first = outputs[0] if outputs else unknown("any", "Map iteration output")
+    others = len(items) - 1 if isinstance(items, list) and whole_marker(items) is None else 0
+    return [first] + [unknown("any", f"Map iteration {index} output") for index in range(1, others + 1)]
+
+
 @dataclasses.dataclass
 class Visit:
     path: tuple[str, ...]
@@ -700,6 +707,8 @@ class Visit:
     has_params: bool = False
     context: dict[str, Any] = dataclasses.field(default_factory=dict)
     certain: bool = True  # False on a Choice branch the known input does not take: values there are not checked
+    # the visits it was reached from, one per arrival with this input (None: the start of the execution)
+    parents: list[Visit | None] = dataclasses.field(default_factory=list, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -722,6 +731,11 @@ class WalkSettings:
     state_machine_arn: str
     role_arn: str
     retry_count: int = 0
+    start_time: str = "2024-05-01T12:00:00.000Z"  # $$.Execution.StartTime
+    entered_time: str = "2024-05-01T12:00:01.000Z"  # $$.State.EnteredTime of every state
+    max_inputs_per_state: int = MAX_INPUTS_PER_STATE
+    # (from state, to state) -> whether the walk takes that transition; None: every one (to follow one execution)
+    follow: Callable[[str, str], bool] | None = None
 
 
 class Walker:
@@ -729,7 +743,7 @@ class Walker:
         self.settings = settings
         self.visits: list[Visit] = []
         self.problems: list[Problem] = []
-        self._seen: dict[tuple[str, ...], set[str]] = {}
+        self._seen: dict[tuple[str, ...], dict[str, Visit]] = {}
         self._certain = True
 
     def context(self, execution_input: Any, state_name: str, map_item: Any = None) -> dict[str, Any]:
@@ -738,8 +752,8 @@ class Walker:
         execution_arn = f"arn:aws:states:{region_account[0]}:{region_account[1]}:execution:{s.state_machine_name}:{s.execution_name}"
         ctx: dict[str, Any] = {
             "Execution": {"Id": execution_arn, "Input": execution_input, "Name": s.execution_name,
-                          "RoleArn": s.role_arn, "StartTime": "2024-05-01T12:00:00.000Z", "RedriveCount": 0},
-            "State": {"EnteredTime": "2024-05-01T12:00:01.000Z", "Name": state_name, "RetryCount": s.retry_count},
+                          "RoleArn": s.role_arn, "StartTime": s.start_time, "RedriveCount": 0},
+            "State": {"EnteredTime": s.entered_time, "Name": state_name, "RetryCount": s.retry_count},
             "StateMachine": {"Id": s.state_machine_arn, "Name": s.state_machine_name},
             "Task": {"Token": "AQCEAAAAKgAAAAMAAAAAAAAAAexampletoken"},
         }
@@ -758,33 +772,39 @@ class Walker:
 
     # One (sub-)machine: returns the outputs of its terminal states.
     def machine(self, machine: dict[str, Any], first_input: Any, prefix: tuple[str, ...], language: str,
-                variables: dict[str, Any], map_item: Any) -> list[Any]:
+                variables: dict[str, Any], map_item: Any, parent: Visit | None = None) -> list[Any]:
         states = machine.get("States") or {}
         start = machine.get("StartAt")
         outputs: list[Any] = []
         outer_certain = self._certain
-        queue: list[tuple[str, Any, dict[str, Any], bool]] = [(start, first_input, variables, outer_certain)] if start in states else []
+        queue: list[tuple[str, Any, dict[str, Any], bool, Visit | None]] = (
+            [(start, first_input, variables, outer_certain, parent)] if start in states else [])
         while queue:
-            name, data, variables, certain = queue.pop(0)
+            name, data, variables, certain, came_from = queue.pop(0)
             self._certain = certain
             path = prefix + (name,)
             key = json.dumps([data, variables, certain], sort_keys=True, default=str)
-            seen = self._seen.setdefault(path, set())
-            if key in seen or len(seen) >= MAX_INPUTS_PER_STATE:
+            seen = self._seen.setdefault(path, {})
+            if key in seen:
+                seen[key].parents.append(came_from)
                 continue
-            seen.add(key)
             state = states[name]
-            if not isinstance(state, dict):
+            if len(seen) >= self.settings.max_inputs_per_state or not isinstance(state, dict):
                 continue
+            first = len(self.visits)
             try:
                 moves, terminal = self.state(state, path, data, state.get("QueryLanguage", language), variables, map_item)
             except EvalError as exc:
                 self.problem(path, str(exc), "syntax")
-                continue
+                moves, terminal = [], []
+            visit = self.visits[first]  # the state's own visit comes first, before those of its branches
+            visit.parents.append(came_from)
+            seen[key] = visit
             outputs.extend(terminal)
+            follow = self.settings.follow
             for target, value, new_vars, taken in moves:
-                if target in states:
-                    queue.append((target, value, new_vars, certain and taken))
+                if target in states and (follow is None or follow(name, target)):
+                    queue.append((target, value, new_vars, certain and taken, visit))
         self._certain = outer_certain
         return outputs
 
@@ -810,10 +830,10 @@ class Walker:
         elif kind == "Parallel":
             result = []
             for index, branch in enumerate(state.get("Branches") or []):
-                outs = self.machine(branch, args, path + (f"branch {index + 1}",), branch.get("QueryLanguage", language), variables, map_item)
+                outs = self.machine(branch, args, path + (f"branch {index + 1}",), branch.get("QueryLanguage", language), variables, map_item, visit)
                 result.append(outs[0] if outs else unknown("any", f"branch {index + 1} output"))
         elif kind == "Map":
-            result = self._map(state, path, effective, ctx, variables, missing, language)
+            result = self._map(state, visit, effective, ctx, variables, missing, language)
         elif kind == "Choice":
             self._choice_paths(state.get("Choices") or [], effective, ctx, variables, missing)
         for where in missing:
@@ -884,16 +904,17 @@ class Walker:
             if isinstance(rule.get("Not"), dict):
                 self._choice_paths([rule["Not"]], data, ctx, variables, missing)
 
-    def _map(self, state: dict[str, Any], path: tuple[str, ...], effective: Any, ctx: dict[str, Any],
+    def _map(self, state: dict[str, Any], visit: Visit, effective: Any, ctx: dict[str, Any],
              variables: dict[str, Any], missing: list[str], language: str) -> Any:
+        path = visit.path
         items = self._path(state.get("ItemsPath", "$"), effective, ctx, variables, missing, "ItemsPath")
         item = items[0] if isinstance(items, list) and items else unknown("any", "Map item")
         item_ctx = self.context(self._execution_input, path[-1], item)
         selector = state.get("ItemSelector", state.get("Parameters"))
         item_input = eval_template(selector, effective, item_ctx, variables, missing, "ItemSelector") if selector is not None else item
         processor = state.get("ItemProcessor") or state.get("Iterator") or {}
-        outs = self.machine(processor, item_input, path + ("item",), processor.get("QueryLanguage", language), variables, item)
-        return [outs[0] if outs else unknown("any", "Map iteration output")]
+        outs = self.machine(processor, item_input, path + ("item",), processor.get("QueryLanguage", language), variables, item, visit)
+        return _map_result(items, outs)
 
     def _assign(self, state: dict[str, Any], variables: dict[str, Any], result: Any, data: Any, ctx: dict[str, Any],
                 path: tuple[str, ...]) -> dict[str, Any]:
@@ -940,7 +961,7 @@ class Walker:
         elif kind == "Parallel":
             result = []
             for index, branch in enumerate(state.get("Branches") or []):
-                outs = self.machine(branch, args, path + (f"branch {index + 1}",), branch.get("QueryLanguage", language), variables, None)
+                outs = self.machine(branch, args, path + (f"branch {index + 1}",), branch.get("QueryLanguage", language), variables, None, visit)
                 result.append(outs[0] if outs else unknown("any", f"branch {index + 1} output"))
         elif kind == "Map":
             items = eval_jsonata(state.get("Items", "{% $states.input %}"), bindings, errors, "Items")
@@ -949,8 +970,8 @@ class Walker:
             item_bindings = {**variables, "states": {"input": data, "context": item_ctx}}
             item_input = eval_jsonata(state["ItemSelector"], item_bindings, errors, "ItemSelector") if "ItemSelector" in state else item
             processor = state.get("ItemProcessor") or {}
-            outs = self.machine(processor, item_input, path + ("item",), processor.get("QueryLanguage", language), variables, item)
-            result = [outs[0] if outs else unknown("any", "Map iteration output")]
+            outs = self.machine(processor, item_input, path + ("item",), processor.get("QueryLanguage", language), variables, item, visit)
+            result = _map_result(items, outs)
         elif kind == "Pass" and "Output" not in state:
             result = data
         bindings["states"]["result"] = result
