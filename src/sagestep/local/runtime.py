@@ -335,12 +335,14 @@ class LocalRuntime:
         deadline = time.monotonic() + timeout if timeout else None
         while True:
             description = sfn.describe_execution(executionArn=execution_arn)
-            events = self.events(execution_arn)
-            if on_event:
-                for event in events[seen:]:
-                    on_event(event)
-            seen = len(events)
-            if description["status"] in _TERMINAL:
+            terminal = description["status"] in _TERMINAL
+            if on_event or terminal:  # moto serializes the whole history on every call: fetch it only when needed
+                events = self.events(execution_arn)
+                if on_event:
+                    for event in events[seen:]:
+                        on_event(event)
+                seen = len(events)
+            if terminal:
                 break
             if deadline is not None and time.monotonic() > deadline:
                 sfn.stop_execution(executionArn=execution_arn, error="sagestep.Timeout", cause="local wait timed out")
