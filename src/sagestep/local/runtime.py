@@ -162,6 +162,7 @@ class LocalRuntime:
             engine.HOOKS.job_runner = None
             engine.HOOKS.endpoint_manager = None
             engine.HOOKS.before_lambda = None
+            engine.HOOKS.task_stubs = None
             engine.HOOKS.functions = {}
             if self._saved_env is not None:
                 os.environ.clear()
@@ -410,6 +411,11 @@ class LocalRuntime:
             for note in new[self._notified.get("count", 0):]:
                 handle.write(json.dumps(note) + "\n")
         self._notified["count"] = len(new)
+
+    def stub_tasks(self, stubs: Callable[[str, Any], engine.TaskStub | None] | None) -> None:
+        """Tasks for which `stubs(state_name, state_input)` gives a TaskStub return it (or fail with its error) instead of calling
+        their service; their Parameters are still evaluated and recorded in TaskScheduled. None: every call is real."""
+        engine.HOOKS.task_stubs = stubs
 
     def inject_fault(self, service: str, action: str, error_code: str, times: int = 1) -> None:
         """Make the next `times` calls of service:action fail with error_code (for retry path tests)."""
