@@ -192,3 +192,22 @@ def test_jsonata_division_sees_every_states_reference(runtime):
     record = runtime.run(str(ASL / "jsonata_division.asl.json"), {"a": 3, "b": 4, "c": 5}, name="jsonata-division")
     assert record.status == "SUCCEEDED", record.cause
     assert record.output == {"ratio": 0.75, "half": 2.5}
+
+
+def test_stubbed_tasks_record_their_request_and_return_or_fail_without_calling_the_service(runtime):
+    # GIVEN the processing job Task stubbed as failed (a States.* error, as a failed .sync job gives), SNS stubbed
+    from sagestep.local.engine import TaskStub
+
+    stubs = {"Process": TaskStub(error="States.TaskFailed", cause='{"ProcessingJobStatus": "Failed"}'),
+             "Notify failure": TaskStub(output={"MessageId": "stubbed"})}
+    runtime.stub_tasks(lambda state, state_input: stubs.get(state))
+    try:
+        record = runtime.run(str(ASL / "retry_then_catch.asl.json"), job_input(runtime, "succeed.py"), name="stubbed-job")
+    finally:
+        runtime.stub_tasks(None)
+    # THEN no job ran, the request was still evaluated and recorded, and the failure took the Catch path
+    assert runtime.runner is not None and not any(job.name.startswith("stubbed-job") for job in runtime.runner.jobs.values())
+    scheduled = [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in record.history if e["type"] == "TaskScheduled"]
+    assert scheduled[0]["ProcessingJobName"] == "stubbed-job-p0-0"
+    assert record.status == "FAILED" and record.error == "States.TaskFailed"
+    assert record.states_entered() == ["Process", "Notify failure", "Job failed"]

@@ -7,7 +7,8 @@ import hashlib
 import pytest
 
 from sagestep.validate import boto_scan, evaluate, iam
-from sagestep.validate.values import unknown, worst_length
+from sagestep.validate.values import is_unknown, unknown, worst_length
+from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.static
 
@@ -75,3 +76,38 @@ def test_boto3_calls_are_followed_through_helpers_that_receive_the_client(tmp_pa
     calls = boto_scan.scan(tmp_path / "app.py", "handler", [tmp_path], tmp_path)
     assert {(c.service, c.operation) for c in calls} == {
         ("s3", "GetObject"), ("sagemaker", "ListModelPackages"), ("sns", "Publish"), ("s3", "PutObject")}
+
+
+def test_jsonata_results_that_an_unknown_decides_stay_unknown():
+    # GIVEN an input whose tags and job description are unknown (a service result, a StringToJson of an error cause)
+    data = {"Tags": [{"Key": unknown("string", "tag key"), "Value": unknown("string", "tag value")}], "Mode": "split",
+            "Job": unknown("any", "States.StringToJson")}
+    expression = ("{% {'champion': ($t := $states.input.Tags[Key = 'owner'].Value; $exists($t) ? $t : ''), "
+                  "'shadow': $states.input.Mode = 'shadow', 'reason': $states.input.Job.Name ? $states.input.Job.Name : 'none'} %}")
+    # WHEN the expression is evaluated
+    result = evaluate.eval_jsonata(expression, {"states": {"input": data}}, [], "Output")
+    # THEN what an unknown decides (a filter on it, a field inside it) is unknown; what known values decide is known
+    assert is_unknown(result["champion"]) and is_unknown(result["reason"])
+    assert result["shadow"] is False
+
+
+def test_a_map_over_a_known_list_has_one_output_per_item_and_visits_know_where_they_came_from():
+    definition = {"StartAt": "Each", "States": {
+        "Each": {"Type": "Map", "ItemsPath": "$.Items", "ResultPath": "$.Out", "Next": "Done",
+                 "ItemProcessor": {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}}},
+        "Done": {"Type": "Succeed"}}}
+    walker = evaluate.Walker(evaluate.WalkSettings("run-1", "sm", "arn:aws:states:us-east-1:1:stateMachine:sm", "arn:aws:iam::1:role/r"))
+    walker.run(definition, {"Items": ["a", "b", "c"]})
+    visits = {v.path: v for v in walker.visits}
+    assert visits[("Done",)].input["Out"][0] == "a" and len(visits[("Done",)].input["Out"]) == 3
+    assert visits[("Each", "item", "Echo")].parents == [visits[("Each",)]] and visits[("Done",)].parents == [visits[("Each",)]]
+
+
+def test_every_state_machine_event_is_an_input_of_its_machine():
+    # events/<snake_case machine name>_<scenario>.json; an acronym is one word (ABTestStateMachine -> ab_test_...)
+    from sagestep.validate.project import Project
+
+    project = Project(REPO_ROOT / "template.yaml")
+    used = {sample for machine in project.machines for sample, _ in machine.samples}
+    events = {f"events/{p.name}" for p in (REPO_ROOT / "events").glob("*_state_machine_*.json")}
+    assert events and events <= used, f"events no state machine reads: {sorted(events - used)}"

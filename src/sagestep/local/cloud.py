@@ -188,6 +188,7 @@ class LocalCloud:
             engine.HOOKS.endpoint_manager = None
             engine.HOOKS.before_lambda = None
             engine.HOOKS.busy = None
+            engine.HOOKS.task_stubs = None
             engine.HOOKS.functions = {}
             if self.disk is not None:
                 self.disk.close()

@@ -10,11 +10,15 @@ What is plugged in:
 - request/response normalisation for `states:startExecution` (and other optimized integrations);
 - executions started without a name get a UUID, as in AWS, not the name "None";
 - JSONata through jsonata-python;
-- a time scale for Wait states, Retry back-off and `.sync` polling.
+- a time scale for Wait states, Retry back-off and `.sync` polling;
+- stubbed Task results (moto's mocked-response mode, which it leaves without a configuration): a Task the stub
+  answers still evaluates its Parameters (recorded in TaskScheduled) but returns the stub instead of calling out.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as dt
 import importlib
 import importlib.util
@@ -57,6 +61,15 @@ def _attr(module: Any, name: str) -> Any:
 # ------------------------------------------------------------------------------------------- settings
 
 
+@dataclasses.dataclass(frozen=True)
+class TaskStub:
+    """What a stubbed Task returns instead of calling its service: `output`, or the `error` it fails with."""
+
+    output: Any = None
+    error: str | None = None
+    cause: str = ""
+
+
 class RuntimeHooks:
     """Process-wide state the patches read; the LocalRuntime fills it."""
 
@@ -72,6 +85,15 @@ class RuntimeHooks:
         # True while real work a state machine may be waiting for is in flight (model servers starting): virtual
         # time does not pass a Wait state meanwhile, so no deadline expires because the machine is busy.
         self.busy: Callable[[], bool] | None = None
+        # (state name, state input) -> the Task's stubbed result, or None to call the service
+        self.task_stubs: Callable[[str, Any], TaskStub | None] | None = None
+
+    def task_stub(self, env: Any) -> TaskStub | None:
+        if self.task_stubs is None:
+            return None
+        if env.next_state_name is None:  # the branch was stopped (a sibling failed): its result is discarded
+            return TaskStub(output={})
+        return self.task_stubs(env.next_state_name, env.states.get_input())
 
     def function_for(self, name_or_arn: str) -> FunctionSpec:
         key = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
@@ -395,6 +417,7 @@ def install() -> None:
         _install_time_scale()
         _install_branch_error_names()
         _install_service_endpoint()
+        _install_task_stubs()
         _INSTALLED = True
 
 
@@ -566,6 +589,7 @@ def _install_branch_error_names() -> None:
         f"{_P}.asl.component.state.exec.state_parallel.branches_decl",
         f"{_P}.asl.component.state.exec.state_map.iteration.iteration_worker",
         f"{_P}.asl.component.state.fail.state_fail",
+        f"{_TASK}.mock_eval_utils",
     ):
         module = _module(module_name)
         _attr(module, "CustomErrorName")
@@ -599,3 +623,28 @@ def _install_service_endpoint() -> None:
     for name, loaded in list(sys.modules.items()):
         if name.startswith(_P) and getattr(loaded, "boto_client_for", None) is original:
             loaded.boto_client_for = boto_client_for
+
+def _install_task_stubs() -> None:
+    """moto keeps LocalStack's mocked-response mode (a Task answered from a mock configuration, its Parameters still
+    evaluated and recorded) but never loads a configuration; `HOOKS.task_stubs` answers in its place."""
+    environment = _attr(_module(f"{_P}.asl.eval.environment"), "Environment")
+    mock_config = _module(f"{_P}.mocking.mock_config")
+    Return, Throw = _attr(mock_config, "MockedResponseReturn"), _attr(mock_config, "MockedResponseThrow")
+    original_is_mocked = _attr(environment, "is_mocked_mode")
+    original_response = _attr(environment, "get_current_mocked_response")
+    _attr(environment, "next_state_name")
+    _attr(_attr(_module(f"{_P}.asl.eval.states"), "States"), "get_input")
+
+    def is_mocked_mode(self: Any) -> bool:
+        return HOOKS.task_stub(self) is not None or original_is_mocked(self)
+
+    def get_current_mocked_response(self: Any) -> Any:
+        stub = HOOKS.task_stub(self)
+        if stub is None:
+            return original_response(self)
+        if stub.error is not None:
+            return Throw(0, 0, error=stub.error, cause=stub.cause)
+        return Return(0, 0, payload=copy.deepcopy(stub.output))
+
+    environment.is_mocked_mode = is_mocked_mode
+    environment.get_current_mocked_response = get_current_mocked_response

@@ -240,12 +240,14 @@ class LocalRuntime:
         deadline = time.monotonic() + timeout if timeout else None
         while True:
             description = sfn.describe_execution(executionArn=execution_arn)
-            events = self.events(execution_arn)
-            if on_event:
-                for event in events[seen:]:
-                    on_event(event)
-            seen = len(events)
-            if description["status"] in TERMINAL:
+            terminal = description["status"] in TERMINAL
+            if on_event or terminal:  # moto serializes the whole history on every call: fetch it only when needed
+                events = self.events(execution_arn)
+                if on_event:
+                    for event in events[seen:]:
+                        on_event(event)
+                seen = len(events)
+            if terminal:
                 break
             if deadline is not None and time.monotonic() > deadline:
                 sfn.stop_execution(executionArn=execution_arn, error="sagestep.Timeout", cause="local wait timed out")
@@ -301,6 +303,16 @@ class LocalRuntime:
         if self.cloud is not None:
             return self.cloud.publish_endpoint_metrics()
         return int(self._call_internal("POST", "/_sagestep/flush", {}).get("published", 0))
+
+    def stub_tasks(self, stubs: Callable[[str, Any], Any] | None) -> None:
+        """Tasks for which `stubs(state_name, state_input)` gives an engine.TaskStub return it (or fail with its error)
+        instead of calling their service; their Parameters are still evaluated and recorded in TaskScheduled. None:
+        every call is real. Only in the process that runs the cloud (tests)."""
+        from sagestep.local import engine
+
+        if self.cloud is None:
+            raise RuntimeError_("stub_tasks needs the cloud in this process")
+        engine.HOOKS.task_stubs = stubs
 
     def inject_fault(self, service: str, action: str, error_code: str, times: int = 1) -> None:
         """Make the next `times` calls of service:action fail with error_code (for retry path tests)."""

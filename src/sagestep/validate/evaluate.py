@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import jsonata
+from jsonata import functions as jsonata_functions
+from jsonata import utils as jsonata_utils
 
 from sagestep.aws import service_model as awsmodel
 from sagestep.validate.values import UnknownMap, is_unknown, unknown, whole_marker
@@ -409,7 +411,72 @@ _JSONATA = re.compile(r"^\s*\{%(.*)%\}\s*$", re.DOTALL)
 
 
 def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value))
+    """A JSON copy of the value that keeps UnknownMap (its missing fields are unknown, not absent)."""
+    if isinstance(value, dict):
+        return (UnknownMap if isinstance(value, UnknownMap) else dict)((str(k), _plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+_FORKED = ("evaluate_equality_expression", "evaluate_comparison_expression", "evaluate_includes_expression", "evaluate_name")
+if not all(hasattr(jsonata.Jsonata, name) for name in _FORKED) or not hasattr(jsonata_functions.Functions, "lookup"):
+    raise ImportError(f"jsonata-python no longer has {', '.join(_FORKED)}: sagestep.validate forks them "
+                      "(pinned jsonata-python==0.7.1)")
+
+
+class _ForkingJsonata(jsonata.Jsonata):
+    """JSONata that takes a side wherever an unknown value would decide: with `world` True every comparison with an
+    unknown holds and every field of an unknown exists (and is unknown); with False none does. A part of the result
+    that differs between the two worlds depends on an unknown. (`$exists`, `$count`, `$length` of an unknown are not
+    forked: they see the marker's own shape.)"""
+
+    world: bool | None = None
+
+    def evaluate_equality_expression(self, lhs: Any, rhs: Any, op: Any) -> Any:
+        if self.world is not None and (is_unknown(lhs) or is_unknown(rhs)):
+            return self.world
+        return super().evaluate_equality_expression(lhs, rhs, op)
+
+    def evaluate_comparison_expression(self, lhs: Any, rhs: Any, op: Any) -> Any:
+        if self.world is not None and (is_unknown(lhs) or is_unknown(rhs)):
+            return self.world
+        return super().evaluate_comparison_expression(lhs, rhs, op)
+
+    def evaluate_includes_expression(self, lhs: Any, rhs: Any) -> Any:
+        if self.world is not None and (is_unknown(lhs) or is_unknown(rhs)):
+            return self.world
+        return super().evaluate_includes_expression(lhs, rhs)
+
+    def evaluate_name(self, expr: Any, input: Any, environment: Any) -> Any:
+        return self._lookup(input, str(expr.value)) if self.world is not None else super().evaluate_name(expr, input, environment)
+
+    def _lookup(self, value: Any, key: str) -> Any:
+        if isinstance(value, list):  # a path step maps over a sequence and flattens, as jsonata's own lookup does
+            found = jsonata_utils.Utils.create_sequence()
+            for item in value:
+                result = self._lookup(item, key)
+                if isinstance(result, list):
+                    found.extend(result)
+                elif result is not None:
+                    found.append(result)
+            return found
+        if whole_marker(value) is not None or (isinstance(value, UnknownMap) and key not in value):
+            return unknown("any", key) if self.world else None
+        return jsonata_functions.Functions.lookup(value, key)
+
+
+def _agree(one: Any, other: Any, label: str) -> Any:
+    """What two worlds' results share; where they differ, an unknown."""
+    if type(one) is type(other) and one == other:
+        return one
+    if isinstance(one, dict) and isinstance(other, dict):
+        merged = {k: _agree(one[k], other[k], label) if k in other else unknown("any", label)
+                  for k in one} | {k: unknown("any", label) for k in other if k not in one}
+        return UnknownMap(merged) if isinstance(one, UnknownMap) or isinstance(other, UnknownMap) else merged
+    if isinstance(one, list) and isinstance(other, list) and len(one) == len(other):
+        return [_agree(a, b, label) for a, b in zip(one, other)]
+    return unknown("any", label)
 
 
 def eval_jsonata(template: Any, bindings: dict[str, Any], errors: list[str], where: str) -> Any:
@@ -421,13 +488,19 @@ def eval_jsonata(template: Any, bindings: dict[str, Any], errors: list[str], whe
         match = _JSONATA.match(template)
         if match:
             try:
-                expression = jsonata.Jsonata(match.group(1))
+                expression = _ForkingJsonata(match.group(1))
             except Exception as exc:
                 raise EvalError(f"{where}: JSONata does not parse: {exc}") from None
-            try:
-                result = expression.evaluate(None, _plain(bindings))
-            except Exception:
-                return unknown("any", f"JSONata {where}")
+            plain = _plain(bindings)
+            worlds = (True, False) if is_unknown(plain) else (None,)
+            results = []
+            for world in worlds:
+                expression.world = world
+                try:
+                    results.append(_plain(expression.evaluate(None, plain)))
+                except Exception:
+                    return unknown("any", f"JSONata {where}")
+            result = results[0] if len(results) == 1 else _agree(results[0], results[1], f"JSONata {where} (depends on an unknown)")
             state_input = (bindings.get("states") or {}).get("input")
             if isinstance(state_input, UnknownMap) and isinstance(result, dict):
                 result = UnknownMap(result)  # e.g. $merge([$states.input, {...}]) of a partly unknown input
@@ -617,6 +690,13 @@ def service_result(integ: Integration) -> Any:
 # ---------------------------------------------------------------------------------------------- the walk
 
 
+def _map_result(items: Any, outputs: list[Any]) -> list[Any]:
+    """A Map's output: the first item's (the one the walk follows), one unknown per other item of a known list."""
+    first = outputs[0] if outputs else unknown("any", "Map iteration output")
+    others = len(items) - 1 if isinstance(items, list) and whole_marker(items) is None else 0
+    return [first] + [unknown("any", f"Map iteration {index} output") for index in range(1, others + 1)]
+
+
 @dataclasses.dataclass
 class Visit:
     path: tuple[str, ...]
@@ -627,6 +707,8 @@ class Visit:
     has_params: bool = False
     context: dict[str, Any] = dataclasses.field(default_factory=dict)
     certain: bool = True  # False on a Choice branch the known input does not take: values there are not checked
+    # the visits it was reached from, one per arrival with this input (None: the start of the execution)
+    parents: list[Visit | None] = dataclasses.field(default_factory=list, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -649,6 +731,11 @@ class WalkSettings:
     state_machine_arn: str
     role_arn: str
     retry_count: int = 0
+    start_time: str = "2024-05-01T12:00:00.000Z"  # $$.Execution.StartTime
+    entered_time: str = "2024-05-01T12:00:01.000Z"  # $$.State.EnteredTime of every state
+    max_inputs_per_state: int = MAX_INPUTS_PER_STATE
+    # (from state, to state) -> whether the walk takes that transition; None: every one (to follow one execution)
+    follow: Callable[[str, str], bool] | None = None
 
 
 class Walker:
@@ -656,7 +743,7 @@ class Walker:
         self.settings = settings
         self.visits: list[Visit] = []
         self.problems: list[Problem] = []
-        self._seen: dict[tuple[str, ...], set[str]] = {}
+        self._seen: dict[tuple[str, ...], dict[str, Visit]] = {}
         self._certain = True
 
     def context(self, execution_input: Any, state_name: str, map_item: Any = None) -> dict[str, Any]:
@@ -665,8 +752,8 @@ class Walker:
         execution_arn = f"arn:aws:states:{region_account[0]}:{region_account[1]}:execution:{s.state_machine_name}:{s.execution_name}"
         ctx: dict[str, Any] = {
             "Execution": {"Id": execution_arn, "Input": execution_input, "Name": s.execution_name,
-                          "RoleArn": s.role_arn, "StartTime": "2024-05-01T12:00:00.000Z", "RedriveCount": 0},
-            "State": {"EnteredTime": "2024-05-01T12:00:01.000Z", "Name": state_name, "RetryCount": s.retry_count},
+                          "RoleArn": s.role_arn, "StartTime": s.start_time, "RedriveCount": 0},
+            "State": {"EnteredTime": s.entered_time, "Name": state_name, "RetryCount": s.retry_count},
             "StateMachine": {"Id": s.state_machine_arn, "Name": s.state_machine_name},
             "Task": {"Token": "AQCEAAAAKgAAAAMAAAAAAAAAAexampletoken"},
         }
@@ -685,33 +772,39 @@ class Walker:
 
     # One (sub-)machine: returns the outputs of its terminal states.
     def machine(self, machine: dict[str, Any], first_input: Any, prefix: tuple[str, ...], language: str,
-                variables: dict[str, Any], map_item: Any) -> list[Any]:
+                variables: dict[str, Any], map_item: Any, parent: Visit | None = None) -> list[Any]:
         states = machine.get("States") or {}
         start = machine.get("StartAt")
         outputs: list[Any] = []
         outer_certain = self._certain
-        queue: list[tuple[str, Any, dict[str, Any], bool]] = [(start, first_input, variables, outer_certain)] if start in states else []
+        queue: list[tuple[str, Any, dict[str, Any], bool, Visit | None]] = (
+            [(start, first_input, variables, outer_certain, parent)] if start in states else [])
         while queue:
-            name, data, variables, certain = queue.pop(0)
+            name, data, variables, certain, came_from = queue.pop(0)
             self._certain = certain
             path = prefix + (name,)
             key = json.dumps([data, variables, certain], sort_keys=True, default=str)
-            seen = self._seen.setdefault(path, set())
-            if key in seen or len(seen) >= MAX_INPUTS_PER_STATE:
+            seen = self._seen.setdefault(path, {})
+            if key in seen:
+                seen[key].parents.append(came_from)
                 continue
-            seen.add(key)
             state = states[name]
-            if not isinstance(state, dict):
+            if len(seen) >= self.settings.max_inputs_per_state or not isinstance(state, dict):
                 continue
+            first = len(self.visits)
             try:
                 moves, terminal = self.state(state, path, data, state.get("QueryLanguage", language), variables, map_item)
             except EvalError as exc:
                 self.problem(path, str(exc), "syntax")
-                continue
+                moves, terminal = [], []
+            visit = self.visits[first]  # the state's own visit comes first, before those of its branches
+            visit.parents.append(came_from)
+            seen[key] = visit
             outputs.extend(terminal)
+            follow = self.settings.follow
             for target, value, new_vars, taken in moves:
-                if target in states:
-                    queue.append((target, value, new_vars, certain and taken))
+                if target in states and (follow is None or follow(name, target)):
+                    queue.append((target, value, new_vars, certain and taken, visit))
         self._certain = outer_certain
         return outputs
 
@@ -737,10 +830,10 @@ class Walker:
         elif kind == "Parallel":
             result = []
             for index, branch in enumerate(state.get("Branches") or []):
-                outs = self.machine(branch, args, path + (f"branch {index + 1}",), branch.get("QueryLanguage", language), variables, map_item)
+                outs = self.machine(branch, args, path + (f"branch {index + 1}",), branch.get("QueryLanguage", language), variables, map_item, visit)
                 result.append(outs[0] if outs else unknown("any", f"branch {index + 1} output"))
         elif kind == "Map":
-            result = self._map(state, path, effective, ctx, variables, missing, language)
+            result = self._map(state, visit, effective, ctx, variables, missing, language)
         elif kind == "Choice":
             self._choice_paths(state.get("Choices") or [], effective, ctx, variables, missing)
         for where in missing:
@@ -811,16 +904,17 @@ class Walker:
             if isinstance(rule.get("Not"), dict):
                 self._choice_paths([rule["Not"]], data, ctx, variables, missing)
 
-    def _map(self, state: dict[str, Any], path: tuple[str, ...], effective: Any, ctx: dict[str, Any],
+    def _map(self, state: dict[str, Any], visit: Visit, effective: Any, ctx: dict[str, Any],
              variables: dict[str, Any], missing: list[str], language: str) -> Any:
+        path = visit.path
         items = self._path(state.get("ItemsPath", "$"), effective, ctx, variables, missing, "ItemsPath")
         item = items[0] if isinstance(items, list) and items else unknown("any", "Map item")
         item_ctx = self.context(self._execution_input, path[-1], item)
         selector = state.get("ItemSelector", state.get("Parameters"))
         item_input = eval_template(selector, effective, item_ctx, variables, missing, "ItemSelector") if selector is not None else item
         processor = state.get("ItemProcessor") or state.get("Iterator") or {}
-        outs = self.machine(processor, item_input, path + ("item",), processor.get("QueryLanguage", language), variables, item)
-        return [outs[0] if outs else unknown("any", "Map iteration output")]
+        outs = self.machine(processor, item_input, path + ("item",), processor.get("QueryLanguage", language), variables, item, visit)
+        return _map_result(items, outs)
 
     def _assign(self, state: dict[str, Any], variables: dict[str, Any], result: Any, data: Any, ctx: dict[str, Any],
                 path: tuple[str, ...]) -> dict[str, Any]:
@@ -867,7 +961,7 @@ class Walker:
         elif kind == "Parallel":
             result = []
             for index, branch in enumerate(state.get("Branches") or []):
-                outs = self.machine(branch, args, path + (f"branch {index + 1}",), branch.get("QueryLanguage", language), variables, None)
+                outs = self.machine(branch, args, path + (f"branch {index + 1}",), branch.get("QueryLanguage", language), variables, None, visit)
                 result.append(outs[0] if outs else unknown("any", f"branch {index + 1} output"))
         elif kind == "Map":
             items = eval_jsonata(state.get("Items", "{% $states.input %}"), bindings, errors, "Items")
@@ -876,8 +970,8 @@ class Walker:
             item_bindings = {**variables, "states": {"input": data, "context": item_ctx}}
             item_input = eval_jsonata(state["ItemSelector"], item_bindings, errors, "ItemSelector") if "ItemSelector" in state else item
             processor = state.get("ItemProcessor") or {}
-            outs = self.machine(processor, item_input, path + ("item",), processor.get("QueryLanguage", language), variables, item)
-            result = [outs[0] if outs else unknown("any", "Map iteration output")]
+            outs = self.machine(processor, item_input, path + ("item",), processor.get("QueryLanguage", language), variables, item, visit)
+            result = _map_result(items, outs)
         elif kind == "Pass" and "Output" not in state:
             result = data
         bindings["states"]["result"] = result

@@ -96,7 +96,8 @@ class Function:
 
 
 def snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    """`TrainingStateMachine` -> `training_state_machine`; an acronym is one word: `ABTestStateMachine` -> `ab_test_...`."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 class Project:
