@@ -16,6 +16,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     local = subparsers.add_parser("local", help="run the SAM application locally (no AWS account, no Docker)")
     commands = local.add_subparsers(dest="local_command", required=True)
 
+    events = commands.add_parser("events", help="recent EventBridge events, the rules they matched and what they started")
+    events.add_argument("--workspace", type=Path, default=Path(".sagestep"))
+    events.add_argument("--limit", type=int, default=30, help="most recent events to show (default 30)")
+    events.add_argument("--json", action="store_true", help="the records as JSON")
+    events.set_defaults(func=cmd_events)
+
     up = commands.add_parser("up", help="run the local cloud in the foreground (127.0.0.1), until Ctrl-C",
                              description="A long-lived local AWS for this app: standard clients (aws --endpoint-url, "
                              "boto3 endpoint_url) and every sagestep command use it.")
@@ -164,6 +170,50 @@ def cmd_up(args: argparse.Namespace) -> int:
         cloud.stop()
     print(f"stopped; the workspace {cloud.workspace.root} keeps everything for the next `sagestep local up`")
     return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from sagestep.local.bus import read_events
+    from sagestep.local.workspace import Workspace, WorkspaceError
+
+    if args.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {args.limit}")
+    workspace = Workspace(args.workspace)
+    try:
+        workspace.check()
+    except WorkspaceError as exc:
+        raise UserError(str(exc)) from None
+    records = read_events(workspace.root / "events.jsonl", args.limit)
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    if not records:
+        print(f"no events recorded in {workspace.root} yet")
+    for record in records:
+        event = record["event"]
+        what = event.get("detail-type") or f"schedule {event.get('schedule')}"
+        subject = _event_subject(event)
+        matched = ", ".join(record["matched"]) or "no rule"
+        print(f"{record['received'][:19]}  {what} ({event.get('source', 'scheduler')}{subject})  -> {matched}")
+        for name in record.get("matched_disabled") or []:
+            print(f"    {name}: matches but is DISABLED")
+        for delivery in record["deliveries"]:
+            if "execution" in delivery:
+                print(f"    {delivery['rule']} started {delivery['execution']}")
+            else:
+                print(f"    {delivery['rule']} failed to start {delivery['target']}: {delivery['error']}: {delivery.get('message', '')[:200]}")
+    return 0
+
+
+def _event_subject(event: dict[str, Any]) -> str:
+    detail = event.get("detail") or {}
+    if isinstance(detail.get("object"), dict):
+        return f": s3://{detail.get('bucket', {}).get('name')}/{detail['object'].get('key')}"
+    for key in ("ModelPackageArn", "executionArn", "EndpointName", "TrainingJobName", "ProcessingJobName"):
+        if detail.get(key):
+            status = detail.get("ModelApprovalStatus") or detail.get("status") or detail.get("EndpointStatus") or ""
+            return f": {str(detail[key]).rsplit('/', 1)[-1].rsplit(':', 1)[-1]} {status}".rstrip()
+    return ""
 
 
 def _cloud_banner(cloud: Any, url: str, seconds: float) -> str:

@@ -16,6 +16,7 @@ Paths under `/_sagestep/` are the cloud's own (info, fault injection); S3 bucket
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
 import os
@@ -88,6 +89,8 @@ class LocalCloud:
         self._notifications: JsonLog | None = None
         self._metrics_log: JsonLog | None = None
         self._replaying = False
+        self.bus: Any = None
+        self._execution_status: dict[str, str] = {}
         self.ready = False  # the template is deployed and the workspace restored: clients may come
 
     # ------------------------------------------------------------------------------------ lifecycle
@@ -135,6 +138,7 @@ class LocalCloud:
         self._restore()
         self._deploy_template()
         self._restore_executions()
+        self._start_bus()
         self._sagemaker_state.save_changed()
         self.workspace.publish_cloud({
             "url": self.url, "pid": os.getpid(), "port": self.port, "workspace": str(self.workspace.root),
@@ -144,6 +148,22 @@ class LocalCloud:
         })
         self._spawn(self._publish_metrics_loop, "endpoint-metrics")
         self.ready = True
+
+    def _start_bus(self) -> None:
+        from sagestep.local.bus import EventBus
+        from sagestep.local.eventbridge import rules_from_template
+
+        assert self.resolver is not None
+        self.bus = EventBus(rules_from_template(self.resolver, self.stack), self.workspace.root / "events.jsonl", ACCOUNT_ID,
+                            REGION, self.time_scale, self._start_execution_for_rule, self.on_change)
+        self.bus.start()
+
+    def _start_execution_for_rule(self, state_machine_arn: str, execution_input: str) -> str:
+        return self.client("stepfunctions").start_execution(stateMachineArn=state_machine_arn, input=execution_input)["executionArn"]
+
+    def put_event(self, source: str, detail_type: str, detail: dict[str, Any], resources: list[str], origin: str) -> None:
+        if self.bus is not None:
+            self.bus.put(self.bus.event(source, detail_type, detail, resources), origin)
 
     def _start_server(self) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -164,6 +184,8 @@ class LocalCloud:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.bus is not None:
+            self.bus.stop()
         try:
             if self.endpoints is not None:
                 self.endpoints.stop_all()
@@ -315,8 +337,10 @@ class LocalCloud:
                 continue
             rtype = resource.get("Type")
             name = resolver.physical_name(logical_id)
-            if rtype == "AWS::S3::Bucket" and name not in existing_buckets:
-                s3.create_bucket(Bucket=name)
+            if rtype == "AWS::S3::Bucket":
+                if name not in existing_buckets:
+                    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=bool(resolver.resolve((resource.get("Properties") or {}).get("ObjectLockEnabled", False))))
+                self._apply_bucket_properties(s3, name, resolver.resolve(resource.get("Properties") or {}))
             elif rtype == "AWS::SNS::Topic":
                 sns.create_topic(Name=name)
             elif rtype == "AWS::SageMaker::ModelPackageGroup" and name not in groups:
@@ -330,6 +354,19 @@ class LocalCloud:
             text = spec.definition_path.read_text()
             definition = tpl.substitute(text, spec.substitutions, str(spec.definition_path.relative_to(self.root)))
             sfn.create_state_machine(name=spec.name, definition=definition, roleArn=self.stack.arn("iam", "role/local-states", region=False))
+
+    @staticmethod
+    def _apply_bucket_properties(s3: Any, name: str, props: dict[str, Any]) -> None:
+        """What AWS::S3::Bucket declares that changes behaviour locally: versioning, Object Lock, EventBridge."""
+        status = (props.get("VersioningConfiguration") or {}).get("Status")
+        if status:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
+        lock = props.get("ObjectLockConfiguration")
+        if lock and props.get("ObjectLockEnabled"):
+            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=lock)
+        eventbridge = ((props.get("NotificationConfiguration") or {}).get("EventBridgeConfiguration") or {})
+        if eventbridge.get("EventBridgeEnabled") in (True, "true", "True"):
+            s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}})
 
     def _custom_attribute(self, logical_id: str, attribute: str, props: dict[str, Any]) -> Any:
         assert self.resolver is not None
@@ -354,8 +391,11 @@ class LocalCloud:
 
     # ------------------------------------------------------------------------------------ changes as they happen
 
-    def after_request(self, service: str | None, method: str, target: str | None, path: str) -> None:
-        """Persist what a request changed before its answer leaves (an acknowledged change is on disk)."""
+    def after_request(self, request: dict[str, Any]) -> None:
+        """Persist what a request changed before its answer leaves (an acknowledged change is on disk), and emit
+        the events AWS would for it."""
+        service, method, target, path = request["service"], request["method"], request["target"], request["path"]
+        ok = request["status"] < 300
         if service == "s3" and method in ("PUT", "POST", "DELETE"):
             assert self.disk is not None
             self.disk.flush()
@@ -363,10 +403,22 @@ class LocalCloud:
 
             for bucket in list(s3_backends[ACCOUNT_ID]["aws"].buckets.values()):
                 self.disk.save_bucket(bucket)
+            if ok:
+                from sagestep.local.service_events import s3_object_events
+
+                for detail_type, detail, resources in s3_object_events(request):
+                    self.put_event("aws.s3", detail_type, detail, resources, origin=f"s3:{detail['reason']}")
         elif service == "sagemaker" and target and not path.startswith("/endpoints/"):
             action = target.split(".", 1)[-1]
             if not action.startswith(_READ_ACTIONS) and self._sagemaker_state is not None:
                 self._sagemaker_state.save_changed()
+            if ok and action in ("CreateModelPackage", "UpdateModelPackage"):
+                from sagestep.local.service_events import model_package_event
+
+                found = model_package_event(self._sagemaker_backend(), action, request)
+                if found is not None:
+                    self.put_event("aws.sagemaker", "SageMaker Model Package State Change", found[0], found[1],
+                                   origin=f"sagemaker:{action}")
         elif service == "monitoring" and target and ("Alarm" in target):
             self._save_alarms()
 
@@ -392,6 +444,13 @@ class LocalCloud:
         record = execution_record(execution)
         self.workspace.save_execution(record)
         status = record["execution"]["status"]
+        arn = record["execution"]["executionArn"]
+        if self._execution_status.get(arn) != status:
+            self._execution_status[arn] = status
+            from sagestep.local.service_events import execution_status_detail
+
+            self.put_event("aws.states", "Step Functions Execution Status Change", execution_status_detail(record), [arn],
+                           origin="states")
         self.on_change(f"execution {record['execution']['name']} ({record['execution']['stateMachineArn'].rsplit(':', 1)[-1]}) {status}")
 
     def record_notification(self, topic_arn: str, message_id: str, subject: str | None, message: str) -> None:
@@ -422,11 +481,21 @@ class LocalCloud:
                 self._sagemaker_state.save_changed()
         reason = f": {job.failure_reason.splitlines()[0][:160]}" if job.failure_reason and job.status != "InProgress" else ""
         self.on_change(f"{job.kind} job {job.name} {job.status}{reason}")
+        from sagestep.local.service_events import job_state_detail
+
+        self.put_event("aws.sagemaker", f"SageMaker {job.kind.capitalize()} Job State Change", job_state_detail(job),
+                       [job.arn], origin="sagemaker")
 
     def _endpoint_changed(self, endpoint_name: str, status: str) -> None:
         if self._sagemaker_state is not None:
             self._sagemaker_state.save_changed()
         self.on_change(f"endpoint {endpoint_name} {status}")
+        endpoint = self._sagemaker_backend().endpoints.get(endpoint_name)
+        if endpoint is not None:
+            from sagestep.local.service_events import endpoint_state_detail
+
+            self.put_event("aws.sagemaker", "SageMaker Endpoint State Change", endpoint_state_detail(endpoint),
+                           [endpoint.arn], origin="sagemaker")
 
     def publish_endpoint_metrics(self) -> int:
         if self.endpoints is None or not self.url:
@@ -462,15 +531,31 @@ class CloudApp:
                 return app(environ, start_response)
         if path.startswith("/_sagestep/"):
             return self._internal(path, environ, start_response)
-        result = self.moto_app(environ, start_response)
+        service = _service(environ)
+        request_body = b""
+        if service != "s3" or "delete" in environ.get("QUERY_STRING", ""):  # S3 object bodies can be large
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            request_body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(request_body)
+        status: list[int] = [500]
+
+        def recording_start_response(status_line: str, headers: Any, *args: Any) -> Any:
+            status[0] = int(status_line.split(" ", 1)[0])
+            return start_response(status_line, headers, *args)
+
+        result = self.moto_app(environ, recording_start_response)
         try:
             body = list(result)
         finally:
             if hasattr(result, "close"):
                 result.close()
         try:
-            self.cloud.after_request(_service(environ), environ.get("REQUEST_METHOD", "GET"),
-                                     environ.get("HTTP_X_AMZ_TARGET"), path)
+            self.cloud.after_request({
+                "service": service, "method": environ.get("REQUEST_METHOD", "GET"), "target": environ.get("HTTP_X_AMZ_TARGET"),
+                "path": path, "query": environ.get("QUERY_STRING", ""), "status": status[0], "body": request_body,
+                "response": b"".join(body) if service == "sagemaker" else b"", "copy_source": environ.get("HTTP_X_AMZ_COPY_SOURCE"),
+                "remote_addr": environ.get("REMOTE_ADDR", "127.0.0.1"), "reason": "",
+            })
         except Exception:  # noqa: BLE001 - the request was served; say loudly that saving it failed
             logging.getLogger("sagestep.local").error("saving the workspace after %s %s failed:\n%s",
                                                       environ.get("REQUEST_METHOD"), path, traceback.format_exc())
@@ -571,6 +656,32 @@ def _install_hooks_once() -> None:
 
     SNSBackend.publish = publish
     CloudWatchBackend.put_metric_data = put_metric_data
+
+    # S3's events to EventBridge are the cloud's (AWS-shaped, local/service_events.py), not moto's
+    import moto.s3.notifications as s3_notifications
+    from moto.events.models import EventsBackend
+
+    engine._attr(s3_notifications, "_send_event_bridge_message")
+    s3_notifications._send_event_bridge_message = lambda *args, **kwargs: None
+    original_put_events = engine._attr(EventsBackend, "put_events")
+
+    def put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        entries = original_put_events(self, events)
+        for event, entry in zip(events, entries):
+            if _CLOUD is not None and _CLOUD.bus is not None and entry.get("EventId") \
+                    and event.get("EventBusName", "default") in ("default", None, ""):
+                try:
+                    detail = json.loads(event.get("Detail") or "{}")
+                except json.JSONDecodeError:
+                    continue  # moto answered the entry with its own validation error already
+                when = event.get("Time")
+                envelope = _CLOUD.bus.event(event["Source"], event["DetailType"], detail, list(event.get("Resources") or []),
+                                            when if isinstance(when, dt.datetime) else None)
+                envelope["id"] = entry["EventId"]
+                _CLOUD.bus.put(envelope, origin="PutEvents")
+        return entries
+
+    EventsBackend.put_events = put_events
     install_recording(lambda execution: _CLOUD.record_execution(execution) if _CLOUD is not None else None)
     _HOOKS_INSTALLED = True
 
