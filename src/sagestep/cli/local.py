@@ -121,7 +121,7 @@ class open_runtime:  # noqa: N801 - used as `with open_runtime(args) as runtime:
         )
 
     def __enter__(self) -> Any:
-        from sagestep.local.cloud import CloudError
+        from sagestep.local.records import CloudError
         from sagestep.local.runtime import RuntimeError_
         from sagestep.local.workspace import WorkspaceError
         from sagestep.stack.template import TemplateError
@@ -139,7 +139,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from sagestep.local.cloud import CloudError, LocalCloud
+    from sagestep.local.cloud import LocalCloud
+    from sagestep.local.records import CloudError
     from sagestep.local.workspace import WorkspaceError
     from sagestep.stack.template import TemplateError
 
@@ -320,7 +321,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from sagestep.local.state import StateFileError
+    from sagestep.local.files import StateFileError
     from sagestep.local.workspace import Workspace, WorkspaceError
 
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sagestep.local.eventbridge import InputError, Rule, Target, aws_time, matching_rules, parse_schedule, target_input
-from sagestep.local.state import JsonLog
+from sagestep.local.files import JsonLog
 
 DEFAULT_MAXIMUM_RETRY_ATTEMPTS = 185
 DEFAULT_MAXIMUM_EVENT_AGE_SECONDS = 86400

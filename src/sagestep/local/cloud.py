@@ -32,21 +32,15 @@ from sagestep.aws import codebundle
 from sagestep.local import engine, s3disk, sagemaker_backend
 from sagestep.local.endpoints import EndpointManager
 from sagestep.local.jobs import JobRunner, LocalJob, S3Store
-from sagestep.local.state import JsonLog, SageMakerState, StateFileError, encode, read_state_file
+from sagestep.local.records import ACCOUNT_ID, DEFAULT_STACK_NAME, REGION, CloudError
+from sagestep.local.files import JsonLog, StateFileError, read_state_file
+from sagestep.local.state import SageMakerState, encode
 from sagestep.local.workspace import Workspace
 from sagestep.stack import template as tpl
 
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
-DEFAULT_STACK_NAME = "sagestep-local"
 DEFAULT_PORT = 4566
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _READ_ACTIONS = ("Describe", "List", "Search", "Get", "Query", "BatchDescribe", "BatchGet")
-
-
-class CloudError(RuntimeError):
-    """The local cloud cannot start (bad template, port in use, workspace held by another cloud, ...)."""
 
 
 class LocalCloud:
@@ -425,7 +419,7 @@ class LocalCloud:
     def _save_alarms(self) -> None:
         from moto.cloudwatch.models import cloudwatch_backends
 
-        from sagestep.local.s3disk import atomic_write
+        from sagestep.local.files import atomic_write
 
         directory = self.workspace.state_dir / "cloudwatch" / "alarms"
         alarms = cloudwatch_backends[ACCOUNT_ID][REGION].alarms

@@ -14,37 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from sagestep.local.engine import _attr, _module
+from sagestep.local.records import failure_from_history, iso as _iso, json_safe as _json_safe, maybe_json as _maybe_json
 
 _P = "moto.stepfunctions.parser"
-
-
-def _iso(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return value.isoformat()
-    return value
-
-
-def _json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda v: _iso(v) if isinstance(v, dt.datetime) else str(v)))
-
-
-def _maybe_json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
-def failure_from_history(history: list[dict[str, Any]]) -> tuple[str | None, str | None]:
-    for event in reversed(history):
-        for key, details in event.items():
-            if key.endswith("EventDetails") and isinstance(details, dict) and "error" in details:
-                return details.get("error"), details.get("cause")
-    return None, None
 
 
 def execution_record(execution: Any) -> dict[str, Any]:

@@ -19,10 +19,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from sagestep.local.cloud import ACCOUNT_ID, DEFAULT_STACK_NAME, REGION, TERMINAL, LocalCloud
-from sagestep.local.executions import _iso, _json_safe, _maybe_json, failure_from_history
-from sagestep.local.jobs import parse_s3_uri
-from sagestep.local.state import JsonLog
+from sagestep.local.files import JsonLog
+from sagestep.local.records import ACCOUNT_ID, DEFAULT_STACK_NAME, REGION, TERMINAL, failure_from_history, iso, json_safe, maybe_json
 from sagestep.local.workspace import Workspace
 from sagestep.stack import template as tpl
 
@@ -83,7 +81,7 @@ class LocalRuntime:
         self.time_scale = time_scale
         self.stack_name = stack_name
         self.stack = tpl.StackContext(stack_name=stack_name, account_id=ACCOUNT_ID, region=REGION)
-        self.cloud: LocalCloud | None = None
+        self.cloud: Any = None  # the LocalCloud this runtime started in its own process, if any
         self.url = ""
         self.remote: dict[str, Any] | None = None  # the cloud.json of a cloud in another process
         self.resolver: tpl.Resolver | None = None
@@ -99,6 +97,8 @@ class LocalRuntime:
         if info is not None and self._answers(info["url"]):
             self._attach(info)
         else:
+            from sagestep.local.cloud import LocalCloud  # loads moto: only when this process runs the cloud
+
             self.cloud = LocalCloud(self.root, self.workspace.root, self.template_path, self.parameter_overrides,
                                     self.time_scale if self.time_scale is not None else 1.0, stack_name=self.stack_name)
             self.url = self.cloud.start()
@@ -260,13 +260,13 @@ class LocalRuntime:
             name=description["name"],
             state_machine_arn=description["stateMachineArn"],
             status=description["status"],
-            input=_maybe_json(description.get("input")),
-            output=_maybe_json(description.get("output")),
+            input=maybe_json(description.get("input")),
+            output=maybe_json(description.get("output")),
             error=description.get("error") or None,
             cause=description.get("cause") or None,
-            start_date=_iso(description["startDate"]),
-            stop_date=_iso(description.get("stopDate")),
-            history=[_json_safe(e) for e in events],
+            start_date=iso(description["startDate"]),
+            stop_date=iso(description.get("stopDate")),
+            history=[json_safe(e) for e in events],
         )
         if record.error is None and record.status != "SUCCEEDED":
             record.error, record.cause = failure_from_history(record.history)
@@ -278,16 +278,16 @@ class LocalRuntime:
     # ------------------------------------------------------------------------------------ helpers
 
     def put_file(self, path: Path, s3_uri: str) -> None:
-        bucket, key = parse_s3_uri(s3_uri)
+        bucket, key = _parse_s3_uri(s3_uri)
         self.client("s3").upload_file(str(path), bucket, key)
 
     def read_json(self, s3_uri: str) -> Any:
-        bucket, key = parse_s3_uri(s3_uri)
+        bucket, key = _parse_s3_uri(s3_uri)
         return json.loads(self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
     def local_path(self, s3_uri: str) -> Path:
         """Where an S3 object lives in the workspace (the local cloud keeps objects as files)."""
-        bucket, key = parse_s3_uri(s3_uri)
+        bucket, key = _parse_s3_uri(s3_uri)
         return self.workspace.object_path(bucket, key)
 
     def bucket(self, logical_id: str) -> str:
@@ -325,3 +325,10 @@ class LocalRuntime:
 
 def _pairs(overrides: Mapping[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+
+
+def _parse_s3_uri(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket:
+        raise RuntimeError_(f"{uri!r} is not an s3://bucket/key URI")
+    return bucket, key

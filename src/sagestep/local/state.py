@@ -17,23 +17,18 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sagestep.local.s3disk import atomic_write
+from sagestep.local.files import StateFileError, atomic_write, read_state_file
 
 MOTO_VERSION = "5.2.5"
 FORMAT = 1
 SAGEMAKER_COLLECTIONS = ("_models", "endpoint_configs", "endpoints", "model_package_groups", "model_packages",
                          "model_cards", "training_jobs", "processing_jobs", "transform_jobs",
                          "hyper_parameter_tuning_jobs")
-
-
-class StateFileError(ValueError):
-    """A state file of the workspace is unreadable (e.g. a crash while another tool wrote it)."""
 
 
 class UnsupportedState(TypeError):
@@ -109,16 +104,6 @@ def decode(value: Any) -> Any:
 
 def _dump(document: Any) -> bytes:
     return (json.dumps(document, indent=1, sort_keys=True, allow_nan=True) + "\n").encode()
-
-
-def read_state_file(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StateFileError(
-            f"{path}: unreadable ({type(exc).__name__}: {str(exc)[:120]}); move it aside to start without that "
-            f"resource, or restore it from a copy"
-        ) from None
 
 
 # ------------------------------------------------------------------------------------------------ SageMaker
@@ -201,32 +186,3 @@ def _safe(name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ append-only logs
-
-
-class JsonLog:
-    """An append-only JSON-lines file: each line written whole and fsynced; a torn last line is skipped on read."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-
-    def append(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, default=str, separators=(",", ":")) + "\n").encode()
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "ab") as handle:
-                handle.write(line)
-                handle.flush()
-                os.fsync(handle.fileno())
-
-    def read(self) -> Iterator[dict[str, Any]]:
-        if not self.path.is_file():
-            return
-        with open(self.path, "rb") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    continue  # a line torn by a crash while it was written
-                if isinstance(record, dict):
-                    yield record

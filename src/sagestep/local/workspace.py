@@ -22,8 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sagestep.local.s3disk import atomic_write
-from sagestep.local.state import StateFileError, read_state_file
+from sagestep.local.files import StateFileError, atomic_write, read_state_file
 
 
 class WorkspaceError(RuntimeError):

@@ -24,7 +24,7 @@ class TemplateError(ValueError):
 # ---------------------------------------------------------------------------------------------- loading
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when PyYAML has it: 10x faster
     pass
 
 
