@@ -23,7 +23,7 @@ from typing import Any
 
 from sagestep.aws import codebundle
 from sagestep.stack import template as tpl
-from sagestep.local import engine, sagemaker_backend
+from sagestep.local import cloudwatch, engine, sagemaker_backend
 from sagestep.local.endpoints import EndpointManager
 from sagestep.local.jobs import JobRunner, LocalJob, S3Store, parse_s3_uri
 from sagestep.local.workspace import Workspace
@@ -135,6 +135,7 @@ class LocalRuntime:
         self._mock.start()
         engine.install()
         sagemaker_backend.install()
+        cloudwatch.install()  # percentile statistics (p99 latency guardrail)
         engine.HOOKS.time_scale = self.time_scale
         engine.HOOKS.faults = {}
         self.runner = JobRunner(self.workspace.root, S3Store(lambda: self.client("s3")))
