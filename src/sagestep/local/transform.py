@@ -3,7 +3,7 @@
 The model (from CreateModel) names its serving code the way the framework containers read it:
 `SAGEMAKER_SUBMIT_DIRECTORY` (an s3:// tar.gz or prefix) and `SAGEMAKER_PROGRAM` (the module in it). The job
 downloads the model artifact into `/opt/ml/model`, the code into `/opt/ml/code`, and runs a subprocess
-(`python -m sagestep.local.transform_worker`) that imports the program and calls `model_fn`, then per record (or
+(`python .../transform_worker.py`) that imports the program and calls `model_fn`, then per record (or
 per mini-batch) `input_fn` → `predict_fn` → `output_fn`. Outputs go to `<S3OutputPath>/<input file>.out`, joined
 with the input when `DataProcessing.JoinSource` is `Input`.
 """
@@ -68,8 +68,10 @@ def run_transform(job: LocalJob, runner: JobRunner) -> None:
     spec_path = job.root / "transform_spec.json"
     spec_path.write_text(json.dumps(spec))
     job.set_secondary("Transforming", "Scoring the input")
-    command = [runner.python, "-m", "sagestep.local.transform_worker", str(spec_path)]
-    env = runner.environment(job, {**environment, "PYTHONPATH": f"{code_dir}:{Path(__file__).resolve().parents[2]}"})
+    # Run as a file, not -m: the program must import the sagestep of its own code bundle (runtime packages only,
+    # no sagestep.local), as the endpoint's model server does.
+    command = [runner.python, str(Path(__file__).with_name("transform_worker.py")), str(spec_path)]
+    env = runner.environment(job, {**environment, "PYTHONPATH": str(code_dir)})
     code, tail = runner.execute(job, command, env, job.root)
     if code is None:
         runner._finish(job, "Stopped", "Stopped: MaxRuntimeInSeconds exceeded or StopTransformJob called")
