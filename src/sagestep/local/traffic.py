@@ -2,7 +2,8 @@
 
 `Traffic` sends rows (features by name, JSON `{"instances": [...]}`) through the runtime's endpoint router with an
 `InferenceId` each, at a steady rate, and writes each row's true label as a ground-truth record
-(MONITORING_FORMATS.md) `labels_after` seconds later, under
+(MONITORING_FORMATS.md) `labels_after` seconds later — for every row, or with `labels="approved"` only for the rows
+the serving variant approved, as in lending, where only an approved applicant can repay or default — under
 `<workspace>/s3/<artifacts bucket>/ground-truth/<endpoint>/yyyy/mm/dd/hh/` by the hour the label arrived. The
 runtime loads those files into S3 before every Lambda invocation, so the merge sees them as in AWS.
 
@@ -74,18 +75,31 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
     return Rows(features, instances, labels)
 
 
+def _approved(payload: bytes) -> bool:
+    """Whether the endpoint's answer approved the applicant (JSON predictions or CSV `score,decision,...`)."""
+    text = payload.decode("utf-8", "replace").strip()
+    if text.startswith("{"):
+        return str(json.loads(text)["predictions"][0].get("decision", "")).lower() == "approve"
+    cells = text.split(",")
+    return len(cells) > 1 and cells[1].strip().lower() == "approve"
+
+
 @dataclass
 class TrafficReport:
     sent: int = 0
     errors: int = 0
     by_variant: dict[str, int] = field(default_factory=dict)
     errors_by_variant: dict[str, int] = field(default_factory=dict)
+    client_errors_by_variant: dict[str, int] = field(default_factory=dict)
+    server_errors_by_variant: dict[str, int] = field(default_factory=dict)
     labels_written: int = 0
     last_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"Sent": self.sent, "Errors": self.errors, "ByVariant": self.by_variant,
-                "ErrorsByVariant": self.errors_by_variant, "LabelsWritten": self.labels_written, "LastError": self.last_error}
+                "ErrorsByVariant": self.errors_by_variant, "ClientErrorsByVariant": self.client_errors_by_variant,
+                "ServerErrorsByVariant": self.server_errors_by_variant, "LabelsWritten": self.labels_written,
+                "LastError": self.last_error}
 
 
 class Traffic:
@@ -101,9 +115,13 @@ class Traffic:
         labels_after: float = 1.0,
         seed: int = 0,
         run_id: str | None = None,
+        labels: str = "all",
     ) -> None:
         if rate <= 0:
             raise TrafficInputError(f"rate must be positive, got {rate}")
+        if labels not in ("all", "approved"):
+            raise TrafficInputError(f"labels must be 'all' or 'approved', got {labels!r}")
+        self.labels = labels
         self.runtime = runtime
         self.endpoint = endpoint
         self.rows = rows
@@ -115,6 +133,8 @@ class Traffic:
         bucket = runtime.bucket("ArtifactsBucket")
         self.label_root = runtime.workspace.s3_dir / bucket / "ground-truth" / endpoint
         self._due: list[tuple[float, str, int]] = []
+        self._bad_pending = 0
+        self._lock = threading.Lock()
         self._last_delivery = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -133,7 +153,9 @@ class Traffic:
             if sent % len(order) == 0:
                 self.random.shuffle(order)
             index = order[sent % len(order)]
-            self._invoke(index, f"{self.run_id}-{sent:07d}")
+            with self._lock:
+                bad, self._bad_pending = self._bad_pending > 0, max(0, self._bad_pending - 1)
+            self._invoke(index, f"{self.run_id}-{sent:07d}", bad=bad)
             sent += 1
             self._deliver_labels(time.time())
             pause = started + sent / self.rate - time.monotonic()
@@ -145,10 +167,18 @@ class Traffic:
                 time.sleep(min(0.2, max(0.0, self._due[0][0] - time.time())))
         return self.report
 
-    def _invoke(self, index: int, inference_id: str) -> None:
-        body = json.dumps({"instances": [self.rows.instances[index]]}, default=str).encode()
+    def burst(self, count: int) -> None:
+        """Make the next `count` requests client errors (an unknown field: the model answers 400), as a broken
+        client would send them; they get no label."""
+        with self._lock:
+            self._bad_pending += int(count)
+
+    def _invoke(self, index: int, inference_id: str, bad: bool = False) -> None:
+        instance = {**self.rows.instances[index], "NotAFeature": 1} if bad else self.rows.instances[index]
+        body = json.dumps({"instances": [instance]}, default=str).encode()
+        payload = b""
         try:
-            status, _, _, variant = self.runtime.endpoints.invoke(
+            status, _, payload, variant = self.runtime.endpoints.invoke(
                 self.endpoint, body, "application/json", "application/json", None, inference_id
             )
         except Exception as exc:  # the endpoint is updating or gone: a client sees an error and moves on
@@ -159,6 +189,11 @@ class Traffic:
         if status >= 400:
             self.report.errors += 1
             self.report.errors_by_variant[variant] = self.report.errors_by_variant.get(variant, 0) + 1
+            key = "client_errors_by_variant" if status < 500 else "server_errors_by_variant"
+            getattr(self.report, key)[variant] = getattr(self.report, key).get(variant, 0) + 1
+            return  # no answer, no decision: nobody will ever see this applicant's outcome
+        if self.labels == "approved" and not _approved(payload):
+            return
         heapq.heappush(self._due, (time.time() + self.labels_after, inference_id, self.rows.labels[index]))
 
     def _deliver_labels(self, now: float, force: bool = False) -> None:
