@@ -6,8 +6,8 @@ endpoint from a traffic thread while the A/B execution runs; as in lending, a la
 second later and only for the applicants the serving variant approved.
 
 Challengers that decide differently run the real model through a small serving wrapper (CHALLENGER_PROGRAM) set by
-environment variables of their container: scores raised (declines more), applicants under 25 penalised (unfair),
-or a delay per request (slow).
+environment variables of their container: a stricter threshold or raised scores (declines more), applicants under
+25 penalised (unfair), or a delay per request (slow).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from inference import predict_fn as _predict_fn
 from sagestep.serving.inference import Predictions
 
 POWER = float(os.environ.get("CHALLENGER_SCORE_POWER", "1"))  # score ** POWER; below 1 raises scores: more declines
+THRESHOLD = os.environ.get("CHALLENGER_THRESHOLD")  # decline from this score on (default: the model's threshold)
 YOUNG_PENALTY = float(os.environ.get("CHALLENGER_YOUNG_PENALTY", "0"))  # added to the score of applicants under 25
 DELAY = float(os.environ.get("CHALLENGER_DELAY_SECONDS", "0"))
 
@@ -57,8 +58,9 @@ def predict_fn(data, model):
     scores = [s ** POWER for s in out.scores]
     if YOUNG_PENALTY:
         scores = [min(1.0, s + YOUNG_PENALTY) if _age(row, model) < 25 else s for s, row in zip(scores, data.rows)]
-    decisions = ["decline" if s >= model.threshold else "approve" for s in scores]
-    return Predictions(scores=scores, decisions=decisions, reason_codes=out.reason_codes, threshold=out.threshold)
+    threshold = float(THRESHOLD) if THRESHOLD else model.threshold
+    decisions = ["decline" if s >= threshold else "approve" for s in scores]
+    return Predictions(scores=scores, decisions=decisions, reason_codes=out.reason_codes, threshold=threshold)
 '''
 
 
@@ -154,7 +156,7 @@ def run_with_traffic(runtime, rows, name, execution_input, rate=150.0, burst=0):
         burst_sent = False
         # Poll the status only, once a second: the full history on every tick would take the CPU from the traffic.
         while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
-            if burst and not burst_sent and traffic.report.by_variant.get("Challenger", 0) > 0:
+            if burst and not burst_sent and of_role(traffic.report.by_variant, "Challenger") > 0:
                 traffic.burst(burst)  # a broken client, once the A/B config serves
                 burst_sent = True
             time.sleep(1.0)
@@ -162,6 +164,11 @@ def run_with_traffic(runtime, rows, name, execution_input, rate=150.0, burst=0):
     finally:
         report = traffic.stop()
     return record, report
+
+
+def of_role(counts: dict, role: str) -> int:
+    """Requests counted for the test's Champion or Challenger variant (named `<role>-<test id>`)."""
+    return sum(n for name, n in counts.items() if name.split("-")[0] == role)
 
 
 def live_config(runtime) -> str:
@@ -181,15 +188,15 @@ def guardrail(evidence: dict, name: str) -> dict:
     return {g["Name"]: g for g in evidence["Evidence"]["Guardrails"]}[name]
 
 
-def test_identical_challenger_with_a_burst_of_client_errors_is_kept_out_not_aborted(runtime, ab_models, champion):
+def test_identical_challenger_with_a_burst_of_client_errors_is_kept_out_and_nothing_aborts(runtime, ab_models, champion):
     # GIVEN the champion's own model as the challenger, and a client sending 150 malformed requests mid-test
     artifacts, rows = ab_models
     before = live_config(runtime)
     same = register(runtime, "same", artifacts["good"])
     # WHEN the A/B test runs to its end
-    record, report = run_with_traffic(runtime, rows, "ab-identical", ab_input(same, Alpha=0.01, NMax=700), burst=150)
+    record, report = run_with_traffic(runtime, rows, "ab-identical", ab_input(same, Alpha=0.01), burst=150)
     # THEN the 4xx burst (the client's fault) trips no guardrail; the champion stays, the challenger is rejected
-    assert report.client_errors_by_variant.get("Challenger", 0) > 0
+    assert of_role(report.client_errors_by_variant, "Challenger") > 0
     assert record.status == "SUCCEEDED", record.cause
     assert record.output["Decision"]["Decision"] == "keep_champion", record.output["Decision"]
     evidence = evidence_of(runtime, record)
@@ -207,33 +214,35 @@ def test_identical_challenger_with_a_burst_of_client_errors_is_kept_out_not_abor
 def test_challenger_that_declines_more_but_is_no_better_on_the_same_labelled_requests_is_not_promoted(
     runtime, ab_models, champion, challenger_code
 ):
-    # GIVEN the champion's model with every score raised (score^0.8): it declines more applicants, so the
-    # applicants it approves — the only ones whose outcome is ever seen — are the safer ones
+    # GIVEN the champion's model with a stricter threshold (decline from 0.2 instead of 0.5): the same scores, so no
+    # better, but it approves about half the applicants instead of 83%, and only approved applicants get an outcome
     artifacts, rows = ab_models
     before = live_config(runtime)
-    stricter = register_challenger(runtime, "stricter", artifacts["good"], challenger_code, CHALLENGER_SCORE_POWER="0.8")
-    # WHEN the A/B test runs with split traffic (the champion model replays the challenger's labelled requests)
-    record, _ = run_with_traffic(runtime, rows, "ab-stricter", ab_input(
-        stricter, Guardrails={"ApprovalRateBand": [-0.3, 0.3], "MinCount": 30}))
-    # THEN no promotion: on the same labelled requests the challenger is no better
+    stricter = register_challenger(runtime, "stricter", artifacts["good"], challenger_code, CHALLENGER_THRESHOLD="0.2")
+    # WHEN the A/B test runs with split traffic (the other model replays each variant's labelled requests). On this
+    # data a stricter threshold also fails the fairness guardrail (Marital DI 0.6; tested on its own below): here the
+    # guardrails wait (MinCount) so that the loss test alone decides
+    record, _ = run_with_traffic(runtime, rows, "ab-stricter", ab_input(stricter, Guardrails={"MinCount": 1_000_000}))
+    # THEN no promotion: on the same labelled requests the two models' losses are equal
     assert record.status == "SUCCEEDED", record.cause
     assert record.output["Decision"]["Decision"] == "keep_champion", record.output["Decision"]
     evidence = evidence_of(runtime, record)["Evidence"]
-    assert evidence["Look"]["Effect"] >= 0.0  # challenger − champion Brier score on the pairs
+    assert evidence["TestDecision"] == "champion_wins_or_equal" and evidence["Look"]["Effect"] == 0.0
     assert evidence["Look"]["LabelledServedByChallenger"] > 0  # the challenger's labelled requests were paired too
-    # AND yet on their own approved applicants the challenger's Brier score looks better (the biased comparison)
+    # AND yet on its own approved applicants the challenger's Brier score looks far better (the biased comparison
+    # a split test on each arm's own labels would have made)
     reported = evidence["Reported"]
-    assert reported["ChallengerOnOwnDecisions"]["BrierScore"] < reported["ChampionOnOwnDecisions"]["BrierScore"]
+    assert reported["ChallengerOnOwnDecisions"]["BrierScore"] < reported["ChampionOnOwnDecisions"]["BrierScore"] - 0.02
     assert live_config(runtime) == before
 
 
 def test_approval_rate_guardrail_aborts_and_restores_the_champion(runtime, ab_models, champion, challenger_code):
-    # GIVEN a challenger declining far more applicants (score^0.5) than a ±5-point band allows
+    # GIVEN a shadow challenger that would decline far more applicants (score^0.5) than a ±5-point band allows
     artifacts, rows = ab_models
     before = live_config(runtime)
     harsh = register_challenger(runtime, "harsh", artifacts["good"], challenger_code, CHALLENGER_SCORE_POWER="0.5")
     record, _ = run_with_traffic(runtime, rows, "ab-harsh", ab_input(
-        harsh, Guardrails={"ApprovalRateBand": [-0.05, 0.05], "MinCount": 30}))
+        harsh, Mode="shadow", TrafficShare=1.0, Guardrails={"ApprovalRateBand": [-0.05, 0.05], "MinCount": 30}))
     # THEN abort on the approval-rate guardrail; the champion's config serves again; the reason is on the package
     assert record.status == "SUCCEEDED", record.cause
     decision = record.output["Decision"]
@@ -254,7 +263,8 @@ def test_fairness_guardrail_on_shadow_decisions_aborts_and_restores_the_champion
     record, report = run_with_traffic(runtime, rows, "ab-unfair", ab_input(
         unfair, Mode="shadow", TrafficShare=1.0, Guardrails={"ApprovalRateBand": [-0.5, 0.5], "MinCount": 30}))
     # THEN its decisions' disparate impact for Age is outside [0.8, 1.25]: abort, champion restored, reason recorded
-    assert "Challenger" not in report.by_variant  # shadow: every answer came from the champion
+    # shadow: every answer came from the champion
+    assert of_role(report.by_variant, "Challenger") == 0 < of_role(report.by_variant, "Champion")
     assert record.status == "SUCCEEDED", record.cause
     decision = record.output["Decision"]
     assert decision["Decision"] == "abort", decision

@@ -428,13 +428,15 @@ def evidence_plot(document: Mapping[str, Any]) -> bytes:
     ax.legend(fontsize=7, loc="best")
 
     ax = axes[2]
-    width = 0.35
+    width = 0.27
     served_a = [row["LabelledServedByChampion"] for row in looks]
     served_b = [row["LabelledServedByChallenger"] for row in looks]
-    ax.bar([v - width / 2 for v in x], served_a, width, color="tab:gray", label="pairs decided by champion")
-    ax.bar([v - width / 2 for v in x], served_b, width, bottom=served_a, color="tab:orange",
-           label="pairs decided by challenger")
-    ax.bar([v + width / 2 for v in x], [row["DecisionsChallenger"] for row in looks], width, color="tab:olive",
+    ax.bar([v - width for v in x], served_a, width, color="tab:gray", label="labelled pairs decided by champion")
+    ax.bar([v - width for v in x], served_b, width, bottom=served_a, color="tab:orange",
+           label="labelled pairs decided by challenger")
+    ax.bar(x, [row["DecisionsChampion"] for row in looks], width, color="tab:blue", alpha=0.5,
+           label="champion decisions")
+    ax.bar([v + width for v in x], [row["DecisionsChallenger"] for row in looks], width, color="tab:olive",
            label="challenger decisions")
     ax.plot(x, [evidence.get("NMax")] * len(x), "k:", lw=1, label="n_max (pairs)")
     ax.set_ylabel("count")
