@@ -12,7 +12,7 @@ import pytest
 from sagestep import cli
 from sagestep.abtest import decide, inputs, metrics
 from sagestep.abtest.sequential import DECISIONS, Comparison, run_looks
-from sagestep.abtest.simulate import Schedule, simulate_schedule
+from sagestep.abtest.simulate import Schedule
 
 ALPHA, TARGET_POWER = 0.05, 0.8
 # The state machine's defaults (hourly looks, Looks 5, MaxLooks 10, merge delay 5 min) and a design of

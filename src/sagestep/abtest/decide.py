@@ -24,7 +24,6 @@ from sagestep.abtest.guardrails import BREACHED, WAITING, Guardrails
 from sagestep.abtest.sequential import Comparison, LookResult, evaluate_look
 
 MODELS = ("champion", "challenger")
-OUTCOMES = ("continue", "promote", "keep_champion", "abort")
 
 
 def _cutoffs(now_info: Mapping[str, Any]) -> list[float]:
@@ -115,7 +114,7 @@ def _fmt(x: float | None, spec: str = ".4g") -> str:
     return "n/a" if x is None else format(x, spec)
 
 
-def _test_reasons(plan: Plan, result: LookResult, min_pairs: int, pairing: Mapping[str, Any]) -> list[str]:
+def _test_reasons(plan: Plan, result: LookResult, min_pairs: int) -> list[str]:
     look = result.current
     better = "lower" if plan.lower_is_better else "higher"
     if result.stopped_at is not None:
@@ -227,7 +226,7 @@ def decide(
     breaches = [g["Reason"] for g in current if g["State"] == BREACHED]
     waiting = [g["Name"] for g in current if g["State"] == WAITING]
 
-    reasons = _test_reasons(plan, result, rails.min_pairs, pairing) + _unpaired_reason(pairing)
+    reasons = _test_reasons(plan, result, rails.min_pairs) + _unpaired_reason(pairing)
     if breaches:
         decision, reasons = "abort", breaches + reasons
     elif result.decision == "challenger_wins":

@@ -148,7 +148,7 @@ def _request_line(capture: Mapping[str, Any], feature_order: list[str]) -> str:
     """The first applicant of a captured request as one CSV line in the dataset config's feature order — the
     order the serving code reads CSV in — so a Batch Transform scores many per call (MultiRecord)."""
     block = capture["endpointInput"]
-    instance = metrics._first_instance(block, _decoded(block))
+    instance = metrics.first_instance(block, _decoded(block))
     if isinstance(instance, dict):
         unknown = set(instance) - set(feature_order)
         if unknown:

@@ -185,7 +185,7 @@ def regression_summary(records: Sequence[Record], variant: str) -> dict[str, Any
 
 
 # -- decisions from data capture (guardrails) --------------------------------------------------------------------
-def _first_instance(block: Mapping[str, Any], data: str) -> Any:
+def first_instance(block: Mapping[str, Any], data: str) -> Any:
     """The first applicant of a captured request: a JSON object or list of values, or a CSV row (list of strings)."""
     text = data.strip()
     kind = str(block.get("observedContentType", "")).lower()
@@ -227,7 +227,7 @@ def captured_decision(line: str, feature_order: Sequence[str], attributes: Seque
     record = json.loads(line)
     meta = record["eventMetadata"]
     capture = record["captureData"]
-    instance = _first_instance(capture["endpointInput"], _block_text(capture["endpointInput"]))
+    instance = first_instance(capture["endpointInput"], _block_text(capture["endpointInput"]))
     if isinstance(instance, list):
         instance = dict(zip(feature_order, instance))
     groups = {a["Name"]: privileged(instance.get(a["Name"]) if isinstance(instance, dict) else None, a["Group"])
