@@ -173,14 +173,13 @@ def test_replay_input_is_csv_in_feature_order_and_its_output_pairs_back_by_posit
                                                            "encoding": "JSON"},
                                          "endpointOutput": {"data": '{"predictions":[{"score":0.2}]}', "encoding": "JSON"}},
                          "eventMetadata": {"eventId": "e1", "inferenceId": "r1"}, "groundTruthData": {"data": "0"}})]
-    s3.put_object(Bucket=BUCKET, Key="ab-tests/t2/merged/Challenger/merged-20261122T010000Z.jsonl", Body="\n".join(lines))
-    replay = f"s3://{BUCKET}/ab-tests/t2/replay/Challenger/"
+    event = load_event("ab_winner_replay")
+    s3.put_object(Bucket=BUCKET, Key=event["MergedS3Uri"].split("/", 3)[3], Body="\n".join(lines))
+    replay = event["ReplayS3Uri"]
     # WHEN the replay input is prepared, and the transform's output is read back
-    out = winner.handler({"Action": "replay", "Look": 2, "PlanS3Uri": f"s3://{BUCKET}/ab-tests/t2/plan.json",
-                          "MergedS3Uri": f"s3://{BUCKET}/ab-tests/t2/merged/Challenger/merged-20261122T010000Z.jsonl",
-                          "ReplayS3Uri": replay}, None)
-    body = s3.get_object(Bucket=BUCKET, Key="ab-tests/t2/replay/Challenger/input/look-002/requests.csv")["Body"].read()
-    s3.put_object(Bucket=BUCKET, Key="ab-tests/t2/replay/Challenger/output/look-002/requests.csv.out",
+    out = winner.handler({**event, "PlanS3Uri": f"s3://{BUCKET}/ab-tests/t2/plan.json"}, None)
+    body = s3.get_object(Bucket=BUCKET, Key="ab-tests/ab-credit-1/replay/Challenger/input/look-002/requests.csv")["Body"].read()
+    s3.put_object(Bucket=BUCKET, Key="ab-tests/ab-credit-1/replay/Challenger/output/look-002/requests.csv.out",
                   Body=b"0.61,decline,Income\n")
     # THEN one CSV line in the dataset config's feature order (missing value empty), paired back by position
     assert out["Count"] == 1

@@ -84,7 +84,10 @@ def ab_models(credit_data, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("ab-ws"), time_scale=0.01) as rt:
+    # At time scale 0.01 the default 60 endpoint checks last 18 s; starting two model servers on a busy 2-core machine
+    # can take longer, so the deadline is 600 checks (3 minutes) here: a deadline, not a wait.
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("ab-ws"), time_scale=0.01,
+                      parameter_overrides={"MaxWaitAttempts": "600"}) as rt:
         # The dataset config the template's DatasetConfigKey names: protected attributes and the fairness band.
         rt.put_file(CONFIG, f"s3://{rt.bucket('DataBucket')}/configs/credit_data.yaml")
         yield rt
