@@ -6,8 +6,8 @@ endpoint from a traffic thread while the A/B execution runs; as in lending, a la
 second later and only for the applicants the serving variant approved.
 
 Challengers that decide differently run the real model through a small serving wrapper (CHALLENGER_PROGRAM) set by
-environment variables of their container: a stricter threshold or raised scores (declines more), applicants under
-25 penalised (unfair), or a delay per request (slow).
+environment variables of their container: a stricter threshold or raised scores (declines more), or applicants
+under 25 penalised (unfair).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ CONFIG = REPO_ROOT / "ml" / "config" / "credit_data.yaml"
 CHALLENGER_PROGRAM = '''"""Challenger serving code for the A/B path tests: the real model, its scores changed as the environment says."""
 import math
 import os
-import time
 
 from inference import input_fn, model_fn, output_fn  # noqa: F401
 from inference import predict_fn as _predict_fn
@@ -40,7 +39,6 @@ from sagestep.serving.inference import Predictions
 POWER = float(os.environ.get("CHALLENGER_SCORE_POWER", "1"))  # score ** POWER; below 1 raises scores: more declines
 THRESHOLD = os.environ.get("CHALLENGER_THRESHOLD")  # decline from this score on (default: the model's threshold)
 YOUNG_PENALTY = float(os.environ.get("CHALLENGER_YOUNG_PENALTY", "0"))  # added to the score of applicants under 25
-DELAY = float(os.environ.get("CHALLENGER_DELAY_SECONDS", "0"))
 
 
 def _age(row, model):
@@ -52,8 +50,6 @@ def _age(row, model):
 
 
 def predict_fn(data, model):
-    if DELAY:
-        time.sleep(DELAY)
     out = _predict_fn(data, model)
     scores = [s ** POWER for s in out.scores]
     if YOUNG_PENALTY:
@@ -191,29 +187,6 @@ def guardrail(evidence: dict, name: str) -> dict:
     return {g["Name"]: g for g in evidence["Evidence"]["Guardrails"]}[name]
 
 
-def test_identical_challenger_with_a_burst_of_client_errors_is_kept_out_and_nothing_aborts(runtime, ab_models, champion):
-    # GIVEN the champion's own model as the challenger, and a client sending 150 malformed requests mid-test
-    artifacts, rows = ab_models
-    before = live_config(runtime)
-    same = register(runtime, "same", artifacts["good"])
-    # WHEN the A/B test runs to its end
-    record, report = run_with_traffic(runtime, rows, "ab-identical", ab_input(same, Alpha=0.01), burst=150)
-    # THEN the 4xx burst (the client's fault) trips no guardrail; the champion stays, the challenger is rejected
-    assert of_role(report.client_errors_by_variant, "Challenger") > 0
-    assert record.status == "SUCCEEDED", record.cause
-    assert record.output["Decision"]["Decision"] == "keep_champion", record.output["Decision"]
-    evidence = evidence_of(runtime, record)
-    assert evidence["Operational"]["challenger"]["ClientErrors"] > 0
-    assert guardrail(evidence, "ErrorRate")["State"] != "breached"
-    # AND the p99 latency guardrail ran on CloudWatch percentiles computed locally from the raw ModelLatency values
-    latency = evidence["Operational"]["champion"]
-    assert latency["LatencyStatistic"] == "p99" and latency["LatencyP99Ms"] > 0
-    assert latency["LatencyP99LowerMs"] <= latency["LatencyP99Ms"]
-    assert guardrail(evidence, "LatencyP99")["State"] in ("within", "waiting")
-    assert live_config(runtime) == before
-    assert package(runtime, same)["ModelApprovalStatus"] == "Rejected"
-
-
 def test_challenger_that_declines_more_but_is_no_better_on_the_same_labelled_requests_is_not_promoted(
     runtime, ab_models, champion, challenger_code
 ):
@@ -277,22 +250,6 @@ def test_fairness_guardrail_on_shadow_decisions_aborts_and_restores_the_champion
     assert "disparate impact of Age" in package(runtime, unfair)["ApprovalDescription"]
 
 
-def test_latency_guardrail_on_local_p99_aborts_a_slow_challenger(runtime, ab_models, champion, challenger_code):
-    # GIVEN a challenger that takes 60 ms more per request, at 20% of traffic
-    artifacts, rows = ab_models
-    before = live_config(runtime)
-    slow = register_challenger(runtime, "slow", artifacts["good"], challenger_code, CHALLENGER_DELAY_SECONDS="0.06")
-    record, _ = run_with_traffic(runtime, rows, "ab-slow", ab_input(
-        slow, TrafficShare=0.2, NMax=5000, MaxLooks=8, Guardrails={"MinCount": 30, "MaxLatencyP99IncreaseMs": 25}))
-    # THEN the p99 guardrail, read from CloudWatch p99 and its bounds, aborts
-    assert record.status == "SUCCEEDED", record.cause
-    assert record.output["Decision"]["Decision"] == "abort", record.output["Decision"]
-    evidence = evidence_of(runtime, record)
-    assert guardrail(evidence, "LatencyP99")["State"] == "breached"
-    assert evidence["Operational"]["challenger"]["LatencyP99LowerMs"] >= 60
-    assert live_config(runtime) == before
-
-
 def test_failed_update_restores_the_champion(runtime, ab_models, champion):
     _, rows = ab_models
     before = live_config(runtime)
@@ -304,8 +261,10 @@ def test_failed_update_restores_the_champion(runtime, ab_models, champion):
     assert any("A/B test failed" in (n["Subject"] or "") for n in runtime.notifications())
 
 
-def test_clearly_better_challenger_is_promoted_with_evidence(runtime, ab_models):
-    # GIVEN a weak champion serving, and the good model as the challenger
+def test_clearly_better_challenger_is_promoted_with_evidence_and_a_burst_of_client_errors_aborts_nothing(
+    runtime, ab_models
+):
+    # GIVEN a weak champion serving, the good model as the challenger, and a client sending 150 malformed requests
     artifacts, rows = ab_models
     weak = register(runtime, "weak", artifacts["weak"])
     record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": weak}, name="deploy-weak")
@@ -313,8 +272,8 @@ def test_clearly_better_challenger_is_promoted_with_evidence(runtime, ab_models)
     good = register(runtime, "good", artifacts["good"])
     # WHEN the A/B test runs (the weak champion approves nearly everyone: the good model's approval rate is lower by
     # more than the default ±5 points, so this test allows ±30)
-    record, _ = run_with_traffic(runtime, rows, "ab-better", ab_input(
-        good, MaxLooks=6, Guardrails={"MinCount": 30, "ApprovalRateBand": [-0.3, 0.3]}))
+    record, report = run_with_traffic(runtime, rows, "ab-better", ab_input(
+        good, MaxLooks=6, Guardrails={"MinCount": 30, "ApprovalRateBand": [-0.3, 0.3]}), burst=150)
     # THEN the challenger is promoted: a single-variant config with it, approved, the evidence stored on both packages
     assert record.status == "SUCCEEDED", record.cause
     decision = record.output["Decision"]
@@ -323,10 +282,17 @@ def test_clearly_better_challenger_is_promoted_with_evidence(runtime, ab_models)
     config = runtime.client("sagemaker").describe_endpoint_config(EndpointConfigName=live_config(runtime))
     assert [v["VariantName"] for v in config["ProductionVariants"]] == ["Primary"]
     assert config["ProductionVariants"][0]["ModelName"] == record.output["Names"]["Model"]
-    evidence = evidence_of(runtime, record)["Evidence"]
+    document = evidence_of(runtime, record)
+    evidence = document["Evidence"]
     assert evidence["TestDecision"] == "challenger_wins"
     assert evidence["Reported"]["Challenger"]["BrierScore"] < evidence["Reported"]["Champion"]["BrierScore"]
+    # AND every guardrail was checked first; the 4xx burst (the client's fault) counted as client errors only
     assert all(g["State"] == "within" for g in evidence["Guardrails"])
+    assert of_role(report.client_errors_by_variant, "Challenger") > 0
+    assert document["Operational"]["challenger"]["ClientErrors"] > 0
+    # AND the latency guardrail read CloudWatch p99 percentiles, computed locally from the raw ModelLatency values
+    latency = document["Operational"]["champion"]
+    assert latency["LatencyStatistic"] == "p99" and latency["LatencyP99LowerMs"] <= latency["LatencyP99Ms"]
     plot = decision["EvidenceS3Uri"].replace(".json", ".png").split("/", 3)
     assert runtime.client("s3").head_object(Bucket=plot[2], Key=plot[3])["ContentLength"] > 1000
     meta = package(runtime, good)
