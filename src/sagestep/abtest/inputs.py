@@ -40,6 +40,14 @@ def _number(event: Mapping[str, Any], key: str) -> float:
     return float(value)
 
 
+def _count(event: Mapping[str, Any], key: str) -> int:
+    """A positive whole number (JSONata arithmetic may hand over 10.0 for 10)."""
+    value = event.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1 or not float(value).is_integer():
+        raise ABInputError(f"A/B input: {key} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def settings(execution_input: Mapping[str, Any]) -> dict[str, Any]:
     """The execution input with the state machine's defaults filled in (MaxLooks = 2 × Looks)."""
     out = {**MACHINE_DEFAULTS, **{k: v for k, v in execution_input.items() if v is not None}}
@@ -69,12 +77,7 @@ def design(event: Mapping[str, Any], disparate_impact_band: tuple[float, float] 
     share = _number(event, "TrafficShare")
     if not (0.0 < share < 1.0 or (traffic == "shadow" and share == 1.0)):
         raise ABInputError(f"A/B input: TrafficShare must be in (0, 1) (up to 1 in shadow mode), got {share}")
-    looks = event.get("Looks")
-    max_looks = event.get("MaxLooks")
-    for key, value in (("Looks", looks), ("MaxLooks", max_looks)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ABInputError(f"A/B input: {key} must be a positive integer, got {value!r}")
-    assert isinstance(looks, int) and isinstance(max_looks, int)
+    looks, max_looks = _count(event, "Looks"), _count(event, "MaxLooks")
     spread_key = "BaseRate" if metric in design_mod.PROPORTION_METRICS else "Variance"
     if spread_key not in event:
         raise ABInputError(
