@@ -85,7 +85,8 @@ class Cloud:
 def _run(command: list[str]) -> float:
     started = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=ENV, timeout=1800)
-    if result.returncode != 0:
+    listed_nothing = command[-3:-1] == ["s3", "ls"] or "--recursive" in command
+    if result.returncode != 0 and not (listed_nothing and result.returncode == 1 and not result.stderr.strip()):
         raise RuntimeError(f"{' '.join(command[:4])} failed: {result.stderr[-1500:]}")
     return time.perf_counter() - started
 

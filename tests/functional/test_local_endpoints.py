@@ -94,7 +94,7 @@ def test_two_variant_endpoint_routes_by_weight_and_target_and_captures(runtime):
 
     # capture files appear in the SageMaker layout once the servers flush
     runtime.endpoints.stop_all()
-    runtime.sync_from_disk()
+    runtime.flush_metrics()
     keys = [o["Key"] for o in runtime.client("s3").list_objects_v2(Bucket=bucket, Prefix="capture/credit/")["Contents"]]
     assert any(k.startswith("capture/credit/Challenger/") and k.endswith(".jsonl") for k in keys)
     records = []
@@ -137,7 +137,7 @@ def test_invocations_are_published_as_sagemaker_cloudwatch_metrics(runtime):
         smr.invoke_endpoint(EndpointName="metered", ContentType="text/csv", Body=b"100,1")
     with pytest.raises(smr.exceptions.ModelError):
         smr.invoke_endpoint(EndpointName="metered", ContentType="text/csv", Body=b"x,1")
-    runtime.sync_from_disk()
+    runtime.flush_metrics()
     cloudwatch = runtime.client("cloudwatch")
     dims = [{"Name": "EndpointName", "Value": "metered"}, {"Name": "VariantName", "Value": "Only"}]
     import datetime as dt
@@ -171,7 +171,7 @@ def test_shadow_variant_gets_a_copy_of_production_traffic_and_only_its_capture(r
         response = smr.invoke_endpoint(EndpointName="shadowed", ContentType="text/csv", Body=b"500,1", InferenceId=f"s-{i}")
         assert response["InvokedProductionVariant"] == "Champion" and response["Body"].read() == b"0.500"
     runtime.endpoints.stop("shadowed")
-    runtime.sync_from_disk()
+    runtime.flush_metrics()
     s3 = runtime.client("s3")
     shadow_keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="shadow-capture/shadowed/Challenger/")["Contents"]]
     records = [json.loads(line) for key in shadow_keys for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()]

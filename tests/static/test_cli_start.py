@@ -11,7 +11,7 @@ from tests.conftest import REPO_ROOT
 
 HEAVY = ("pandas", "numpy", "scipy", "moto", "matplotlib", "lightgbm", "xgboost", "sklearn", "boto3", "botocore")
 HELP_COMMANDS = [[], ["local"], ["local", "run"], ["models"], ["demo"], ["baseline"], ["monitor"],
-                 ["monitor", "bias"], ["merge-ground-truth"], ["ab", "simulate"], ["validate"]]
+                 ["monitor", "bias"], ["merge-ground-truth"], ["ab", "simulate"], ["ab", "compare"], ["validate"]]
 
 
 def _imported_modules(args: list[str]) -> set[str]:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sagestep.abtest.lambda_io import merged_record, score_of
+from sagestep.abtest.lambda_io import merged_record, model_records, score_of
 from sagestep.local.traffic import TrafficInputError, load_rows
 from tests.conftest import REPO_ROOT
 
@@ -41,3 +41,24 @@ def test_rows_without_a_known_label_column_name_the_fix(tmp_path):
     path.write_text("a,b\n1,2\n")
     with pytest.raises(TrafficInputError, match="--target or --dataset-config"):
         load_rows(path)
+
+
+def test_split_traffic_pairs_each_variants_labelled_requests_with_the_other_models_replayed_score():
+    # GIVEN labelled requests decided by each variant, and the replays of the other model on them
+    merged = {"champion": [{"InferenceId": "a1", "Prediction": 0.2, "Label": 0.0, "AvailableAt": 1}],
+              "challenger": [{"InferenceId": "b1", "Prediction": 0.4, "Label": 1.0, "AvailableAt": 2},
+                             {"InferenceId": "b2", "Prediction": 0.1, "Label": 0.0, "AvailableAt": 2}]}
+    replays = {"champion": {"a1": 0.3}, "challenger": {"b1": 0.6}}  # b2's replay failed
+    records = model_records("split", merged, replays)
+    # THEN each model has its score on every request that both scored, with who decided it
+    assert {(r["InferenceId"], r["Prediction"], r["ServedBy"]) for r in records["champion"]} == {
+        ("a1", 0.2, "champion"), ("b1", 0.6, "challenger")}
+    assert {(r["InferenceId"], r["Prediction"], r["ServedBy"]) for r in records["challenger"]} == {
+        ("a1", 0.3, "champion"), ("b1", 0.4, "challenger"), ("b2", 0.1, "challenger")}
+
+
+def test_shadow_traffic_pairs_the_shadow_scores_with_the_champions_decisions():
+    merged = {"champion": [{"InferenceId": "a1", "Prediction": 0.2, "Label": 0.0, "AvailableAt": 1}],
+              "challenger": [{"InferenceId": "a1", "Prediction": 0.3, "Label": 0.0, "AvailableAt": 1}]}
+    records = model_records("shadow", merged, {})
+    assert [r["ServedBy"] for r in records["champion"] + records["challenger"]] == ["champion", "champion"]

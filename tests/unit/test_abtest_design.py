@@ -36,12 +36,12 @@ def test_sample_size_for_a_mean_metric_uses_the_variance_formula():
     assert p.n_fixed == math.ceil(expected)
 
 
-def test_shadow_mode_with_correlated_outcomes_needs_fewer_requests():
-    # GIVEN the same rates, split traffic vs both models scoring every request with correlation 0.9
+def test_paired_design_with_correlated_outcomes_needs_fewer_requests():
+    # GIVEN the same rates, two independent samples vs both models scored on the same requests (correlation 0.9)
     split = plan("default_rate", 0.05, -0.005, mode="split")
-    shadow = plan("default_rate", 0.05, -0.005, mode="shadow", correlation=0.9)
+    paired = plan("default_rate", 0.05, -0.005, mode="paired", correlation=0.9)
     # THEN the paired design's variance, hence n, is several times smaller
-    assert shadow.n_max < split.n_max / 5
+    assert paired.n_max < split.n_max / 5
 
 
 def test_obrien_fleming_boundaries_for_five_looks_match_published_values():
@@ -96,21 +96,12 @@ def test_inflated_sample_size_keeps_the_target_power():
 
 def test_plan_round_trips_through_json():
     # GIVEN a plan as the state machine stores it
-    p = plan("absolute_error", 4.0, -0.1, looks=4, mode="shadow", spending="power", rho=2.0)
+    p = plan("absolute_error", 4.0, -0.1, looks=4, mode="paired", spending="power", rho=2.0)
     # WHEN it is serialised to JSON and read back
     restored = Plan.from_dict(json.loads(json.dumps(p.to_dict(), allow_nan=False)))
     # THEN nothing is lost
     assert restored == p
     assert p.to_dict()["NMax"] == p.n_max
-
-
-def test_arm_sizes_for_a_ten_percent_challenger_give_the_same_information():
-    # GIVEN a design and a challenger on 10% of traffic
-    p = plan("default_rate", 0.05, -0.005)
-    n_a, n_b = p.arm_sizes(0.10)
-    # THEN the harmonic-mean information of the unequal arms reaches n_max
-    assert 2 / (1 / n_a + 1 / n_b) >= p.n_max
-    assert n_a == pytest.approx(9 * n_b, rel=1e-3)
 
 
 @pytest.mark.parametrize(

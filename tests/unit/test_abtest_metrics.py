@@ -1,7 +1,8 @@
-"""Per-request losses from merged records, pairing in shadow mode, sums per look, reported AUC."""
+"""Per-request losses from merged records, pairing on the request, sums per look, reported AUC, decisions from capture."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -37,7 +38,7 @@ def test_log_loss_of_a_certain_wrong_prediction_is_finite():
     assert math.isfinite(metrics.loss("log_loss", 0.0, 1.0, 0.5))
 
 
-def test_shadow_pairs_are_joined_on_inference_id_as_challenger_minus_champion():
+def test_pairs_are_joined_on_inference_id_as_challenger_minus_champion():
     # GIVEN the two models' records on overlapping requests, in different orders
     champion = [record(1, 0.2, 0, 5), record(2, 0.9, 1, 6), record(3, 0.5, 1, 7)]
     challenger = [record(2, 0.6, 1, 9), record(1, 0.1, 0, 4), record(4, 0.3, 0, 4)]
@@ -89,3 +90,49 @@ def test_a_record_without_a_label_is_reported_by_variant_index_and_field():
     # THEN the error names where and what
     with pytest.raises(ValueError, match=r"records\['challenger'\]\[0\].*'Label'"):
         metrics.request_losses(bad, "brier", 0.5, "challenger")
+
+
+AGE = {"Name": "Age", "Group": {"min": 25}}
+MARITAL = {"Name": "Marital", "Group": {"values": ["married"]}}
+FEATURES = ["Seniority", "Age", "Marital"]
+
+
+def capture_line(request: str, content_type: str, response: str, inference_id: str = "r1",
+                 at: str = "2026-11-22T01:00:00Z") -> str:
+    return json.dumps({
+        "captureData": {"endpointInput": {"observedContentType": content_type, "mode": "INPUT", "data": request,
+                                          "encoding": "CSV" if "csv" in content_type else "JSON"},
+                        "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT",
+                                           "data": response, "encoding": "JSON"}},
+        "eventMetadata": {"eventId": "e", "inferenceId": inference_id, "inferenceTime": at}, "eventVersion": "0"})
+
+
+def test_a_captured_json_request_gives_the_decision_and_each_protected_group():
+    # GIVEN a captured JSON request of a 23-year-old single applicant, declined
+    line = capture_line(json.dumps({"instances": [{"Seniority": 2, "Age": 23, "Marital": "single"}]}),
+                        "application/json", json.dumps({"predictions": [{"score": 0.7, "decision": "decline"}]}))
+    decision = metrics.captured_decision(line, FEATURES, [AGE, MARITAL], 0.5)
+    # THEN the decision and group memberships are read as the fairness report defines them
+    assert decision["Approved"] is False
+    assert decision["Groups"] == {"Age": False, "Marital": False}
+    assert decision["At"] == metrics.parse_time("2026-11-22T01:00:00Z", "t")
+
+
+def test_a_captured_csv_request_is_read_in_the_models_feature_order():
+    line = capture_line("4,31,married\n", "text/csv", json.dumps({"predictions": [{"score": 0.2, "decision": "approve"}]}))
+    decision = metrics.captured_decision(line, FEATURES, [AGE, MARITAL], 0.5)
+    assert decision["Approved"] is True and decision["Groups"] == {"Age": True, "Marital": True}
+
+
+def test_a_missing_protected_value_is_counted_as_missing_not_as_a_group():
+    line = capture_line(json.dumps({"instances": [{"Seniority": 2, "Age": None, "Marital": "married"}]}),
+                        "application/json", json.dumps({"predictions": [{"score": 0.2, "decision": "approve"}]}))
+    decisions = [metrics.captured_decision(line, FEATURES, [AGE, MARITAL], 0.5)]
+    summary = metrics.decision_summary(decisions, math.inf, ["Age", "Marital"])
+    assert summary["Groups"]["Age"] == {"Privileged": [0, 0], "Unprivileged": [0, 0], "Missing": 1}
+    assert summary["Groups"]["Marital"]["Privileged"] == [1, 1]
+
+
+def test_decision_summaries_count_only_decisions_made_by_the_cutoff():
+    decisions = [{"InferenceId": str(i), "At": float(i), "Approved": i % 2 == 0, "Groups": {}} for i in range(10)]
+    assert metrics.decision_summary(decisions, 4.0, []) == {"N": 5, "Approved": 3, "Groups": {}}

@@ -17,13 +17,13 @@ import numpy as np
 from scipy import optimize, special, stats
 
 Metric = Literal["default_rate", "brier", "log_loss", "absolute_error"]
-Mode = Literal["split", "shadow"]
+Mode = Literal["split", "paired"]
 Spending = Literal["obrien_fleming", "power"]
 
 PROPORTION_METRICS = frozenset({"default_rate"})
 MEAN_METRICS = frozenset({"brier", "log_loss", "absolute_error"})
 METRICS = PROPORTION_METRICS | MEAN_METRICS
-MODES = ("split", "shadow")
+MODES = ("split", "paired")
 SPENDING_FUNCTIONS = ("obrien_fleming", "power")
 MAX_LOOKS = 50
 
@@ -35,7 +35,8 @@ _TAIL_SDS = 9.0
 
 @dataclass(frozen=True)
 class Plan:
-    """A stored A/B design. `n_*` count requests per arm (pairs in shadow mode) under equal allocation."""
+    """A stored A/B design. `n_*` count labelled requests per arm under equal allocation ("split": two independent
+    samples), or labelled requests scored by both models ("paired", what the state machine runs)."""
 
     metric: str
     mode: str
@@ -75,15 +76,6 @@ class Plan:
             return cls(**kwargs)
         except TypeError as exc:
             raise ValueError(f"plan: {exc}; build it with sagestep.abtest.plan(...).to_dict()") from None
-
-    def arm_sizes(self, challenger_share: float) -> tuple[int, int]:
-        """(champion, challenger) requests that give n_max's information when the challenger gets this share."""
-        if not 0.0 < challenger_share < 1.0:
-            raise ValueError(f"challenger_share must be in (0, 1), got {challenger_share}")
-        ratio = (1.0 - challenger_share) / challenger_share  # champion requests per challenger request
-        # Harmonic-mean information: 2 / (1/n_A + 1/n_B) = n_max with n_A = ratio·n_B.
-        n_challenger = math.ceil(self.n_max * (1.0 + ratio) / (2.0 * ratio))
-        return math.ceil(ratio * n_challenger), n_challenger
 
 
 def _pascal(name: str) -> str:
@@ -258,8 +250,8 @@ def plan(
 
     metric: "default_rate" (a 0/1 outcome; pass the champion's rate) or a per-request mean "brier", "log_loss",
     "absolute_error" (pass V, the variance of one pair's contribution: σ_A² + σ_B² in split mode, σ_d² of the
-    paired differences in shadow mode). minimum_detectable_effect is the signed change challenger − champion,
-    e.g. −0.005 for 5% → 4.5%. In shadow mode a proportion metric uses `correlation` between the two models'
+    differences in paired mode). minimum_detectable_effect is the signed change challenger − champion,
+    e.g. −0.005 for 5% → 4.5%. In paired mode a proportion metric uses `correlation` between the two models'
     0/1 outcomes on the same request. `n_max` overrides the computed maximum (a fixed budget).
     """
     _check(metric in METRICS, f"metric must be one of {sorted(METRICS)}, got {metric!r}")

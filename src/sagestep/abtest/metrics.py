@@ -1,7 +1,8 @@
-"""Per-request outcomes from merged records (prediction + ground truth), and their cumulative sums per look.
+"""Per-request outcomes from merged records (prediction + ground truth), their cumulative sums per look, and the
+decisions of each variant read from its data capture (for the guardrails).
 
 A merged record is a mapping with
-  InferenceId  str     the request id (pairs the two models' records in shadow mode)
+  InferenceId  str     the request id: a label belongs to a request, and pairs the two models' scores of it
   Prediction   float   predicted default probability (classification) or predicted value (regression)
   Label        number  0/1 true default (classification) or true value (regression)
   AvailableAt  number (epoch seconds) or ISO-8601 string: when the merged record became available, so a look
@@ -11,6 +12,10 @@ All losses are "lower is better".
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
+import json
 import math
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
@@ -19,6 +24,7 @@ import numpy as np
 from scipy import stats
 
 from sagestep.abtest.sequential import Sums
+from sagestep.training.config import category_key
 
 Record = Mapping[str, Any]
 _EPS = 1e-15
@@ -102,20 +108,20 @@ def request_losses(
 def paired_differences(
     champion: Sequence[Record], challenger: Sequence[Record], metric: str, threshold: float
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """d_i = loss_challenger − loss_champion on the same requests (shadow mode), the time each pair became
-    available (the later of the two), and how many records had no partner yet."""
+    """d_i = loss_challenger − loss_champion on the same labelled requests, the time each pair became available
+    (the later of the two), and how many records had no partner (a score of one model only)."""
     loss_a, time_a, ids_a = request_losses(champion, metric, threshold, "champion")
     loss_b, time_b, ids_b = request_losses(challenger, metric, threshold, "challenger")
     index_b: dict[str, int] = {}
     for j, key in enumerate(ids_b):
         if key in index_b:
-            raise ValueError(f"records['challenger']: InferenceId {key!r} appears twice; shadow pairs must be unique")
+            raise ValueError(f"records['challenger']: InferenceId {key!r} appears twice; a request is labelled once")
         index_b[key] = j
     seen: set[str] = set()
     diffs, times = [], []
     for i, key in enumerate(ids_a):
         if key in seen:
-            raise ValueError(f"records['champion']: InferenceId {key!r} appears twice; shadow pairs must be unique")
+            raise ValueError(f"records['champion']: InferenceId {key!r} appears twice; a request is labelled once")
         seen.add(key)
         j = index_b.get(key)
         if j is not None:
@@ -176,3 +182,93 @@ def regression_summary(records: Sequence[Record], variant: str) -> dict[str, Any
         "MeanAbsoluteError": float(np.abs(errors).mean()) if errors.size else None,
         "RootMeanSquaredError": float(np.sqrt(np.mean(errors**2))) if errors.size else None,
     }
+
+
+# -- decisions from data capture (guardrails) --------------------------------------------------------------------
+def first_instance(block: Mapping[str, Any], data: str) -> Any:
+    """The first applicant of a captured request: a JSON object or list of values, or a CSV row (list of strings)."""
+    text = data.strip()
+    kind = str(block.get("observedContentType", "")).lower()
+    if "json" in kind or text[:1] in ("{", "["):
+        document = json.loads(text)
+        if isinstance(document, dict) and "instances" in document:
+            document = document["instances"]
+        if isinstance(document, list):
+            if not document:
+                raise ValueError("no instance in the request")
+            return document[0] if isinstance(document[0], (dict, list)) else document
+        return document
+    return next(csv.reader(io.StringIO(text.splitlines()[0])))
+
+
+def _decision(block: Mapping[str, Any], data: str, threshold: float) -> bool:
+    """True when the captured answer approved the (first) applicant."""
+    text = data.strip()
+    if text.startswith("{"):
+        prediction = json.loads(text)["predictions"][0]
+        if "decision" in prediction:
+            return str(prediction["decision"]).lower() == "approve"
+        return float(prediction["score"]) < threshold
+    cells = text.splitlines()[0].split(",")
+    if len(cells) > 1 and cells[1].strip():
+        return cells[1].strip().lower() == "approve"
+    return float(cells[0]) < threshold
+
+
+def _block_text(block: Mapping[str, Any]) -> str:
+    data = block.get("data", "")
+    return base64.b64decode(data).decode("utf-8") if block.get("encoding") == "BASE64" else data
+
+
+def captured_decision(line: str, feature_order: Sequence[str], attributes: Sequence[Mapping[str, Any]],
+                      threshold: float) -> dict[str, Any]:
+    """One data-capture line → {InferenceId, At (epoch s), Approved, Groups: {attribute: True (privileged) | False |
+    None (missing)}}. Lists and CSV rows are read in the model's feature order (numeric, then categorical)."""
+    record = json.loads(line)
+    meta = record["eventMetadata"]
+    capture = record["captureData"]
+    instance = first_instance(capture["endpointInput"], _block_text(capture["endpointInput"]))
+    if isinstance(instance, list):
+        instance = dict(zip(feature_order, instance))
+    groups = {a["Name"]: privileged(instance.get(a["Name"]) if isinstance(instance, dict) else None, a["Group"])
+              for a in attributes}
+    return {
+        "InferenceId": meta.get("inferenceId") or meta["eventId"],
+        "At": parse_time(meta["inferenceTime"], "eventMetadata.inferenceTime"),
+        "Approved": _decision(capture["endpointOutput"], _block_text(capture["endpointOutput"]), threshold),
+        "Groups": groups,
+    }
+
+
+def privileged(value: Any, group: Mapping[str, Any]) -> bool | None:
+    """Membership of the privileged group of a protected attribute ({"min", "max"} or {"values"}, as in the dataset
+    config); None when the value is missing or not a number for a numeric range."""
+    if "values" in group:
+        key = category_key(value)
+        return None if key is None else key in {category_key(v) for v in group["values"]}
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(number):
+        return None
+    return (group.get("min") is None or number >= group["min"]) and (group.get("max") is None or number <= group["max"])
+
+
+def decision_summary(decisions: Sequence[Record], cutoff: float, attribute_names: Sequence[str]) -> dict[str, Any]:
+    """Counts of the decisions taken by `cutoff` (At ≤ cutoff): N, Approved, and per attribute the privileged and
+    unprivileged groups' [N, Approved] and the number with the attribute missing."""
+    seen = [d for d in decisions if d["At"] <= cutoff]
+    groups: dict[str, dict[str, Any]] = {}
+    for name in attribute_names:
+        cell: dict[str, Any] = {"Privileged": [0, 0], "Unprivileged": [0, 0], "Missing": 0}
+        for d in seen:
+            member = d["Groups"].get(name)
+            if member is None:
+                cell["Missing"] += 1
+                continue
+            key = "Privileged" if member else "Unprivileged"
+            cell[key][0] += 1
+            cell[key][1] += int(bool(d["Approved"]))
+        groups[name] = cell
+    return {"N": len(seen), "Approved": sum(1 for d in seen if d["Approved"]), "Groups": groups}

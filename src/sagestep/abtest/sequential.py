@@ -51,7 +51,7 @@ class Comparison:
     """Challenger − champion at each look (last axis), for one or many runs (leading axes).
 
     `n` is the information in per-arm requests: the harmonic mean of the arm sizes in split mode (what an
-    equal split would need for the same precision), the number of pairs in shadow mode.
+    equal split would need for the same precision), the number of pairs in paired mode.
     """
 
     n_champion: np.ndarray

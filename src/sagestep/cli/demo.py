@@ -95,7 +95,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             plot_path=run_dir / "ab_evidence.png",
         )
         runtime.endpoints.stop_all()  # flushes the data capture files
-        runtime.sync_from_disk()
+        runtime.flush_metrics()
         capture_dir = runtime.local_path(f"s3://{runtime.bucket('ArtifactsBucket')}/capture/{endpoint}/")
         captured = sorted(capture_dir.rglob("*.jsonl"))
     print(f"\nResults under {args.workspace}:")

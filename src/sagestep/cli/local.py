@@ -57,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     traffic.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
     traffic.add_argument("--count", type=int, help="requests to send (default: every row once)")
     traffic.add_argument("--labels-after", default="PT1S", help="ISO-8601 delay before a label arrives (default PT1S)")
+    traffic.add_argument("--labels", choices=("all", "approved"), default="all",
+                         help="label every row, or only the applicants the endpoint approved, as in lending (default all)")
     traffic.add_argument("--target", help="label column (default: from --dataset-config, else a column named target/label)")
     traffic.add_argument("--dataset-config", type=Path, help="dataset config naming the target and positive label")
     add_runtime_arguments(traffic)
@@ -395,7 +397,7 @@ def cmd_traffic(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise UserError(f"{exc.filename}: file not found") from exc
     with open_runtime(args) as runtime:
-        report = Traffic(runtime, args.endpoint, rows, rate=args.rate, labels_after=delay).send(
+        report = Traffic(runtime, args.endpoint, rows, rate=args.rate, labels_after=delay, labels=args.labels).send(
             count=args.count or len(rows.instances)
         )
     print(json.dumps(report.to_dict()))

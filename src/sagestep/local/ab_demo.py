@@ -48,7 +48,8 @@ def run_ab_demo(
     out(f"A/B test on {endpoint}: challenger {challenger_package_arn} at {execution_input['TrafficShare']:.0%} of "
         f"traffic, metric {execution_input['Metric']}, α {execution_input['Alpha']}, power {execution_input['Power']}, "
         f"{execution_input['Looks']} planned looks; {len(rows.instances)} held-out rows sent at {rate:g}/s")
-    traffic = Traffic(runtime, endpoint, rows, rate=rate, labels_after=labels_after).start()
+    # As in lending, an outcome (repaid / defaulted) arrives only for the applicants the serving variant approved.
+    traffic = Traffic(runtime, endpoint, rows, rate=rate, labels_after=labels_after, labels="approved").start()
     try:
         arn = runtime.start("ABTestStateMachine", execution_input)
         sfn = runtime.client("stepfunctions")
@@ -64,11 +65,16 @@ def run_ab_demo(
         return {**summary, "Decision": None, "Reasons": [record.cause], "EvidenceS3Uri": None}
     decision = record.output["Decision"]
     evidence = runtime.read_json(decision["EvidenceS3Uri"])
-    out(f"{'look':>4} {'n champion':>10} {'n challenger':>12} {'t':>5} {'Z':>7} {'boundary':>8} {'p (mSPRT)':>9}")
+    out(f"{'look':>4} {'pairs':>6} {'by champion':>11} {'by challenger':>13} {'t':>5} {'Z':>7} {'boundary':>8} "
+        f"{'effect [repeated CI]':>28}  guardrails")
     for row in evidence["Evidence"]["Looks"]:
         boundary = "-" if row["Boundary"] is None else f"±{row['Boundary']:.3f}"
-        out(f"{row['Look']:>4} {row['NChampion']:>10} {row['NChallenger']:>12} {row['InformationFraction']:>5.2f} "
-            f"{row['Statistic']:>7.3f} {boundary:>8} {row['PValue']:>9.3g}")
+        low, high = row["ConfidenceInterval"]
+        interval = f"{row['Effect']:+.4f} [{'-inf' if low is None else f'{low:+.4f}'}, {'inf' if high is None else f'{high:+.4f}'}]"
+        rails = ", ".join(f"{name} {state}" for name, state in row["Guardrails"].items())
+        out(f"{row['Look']:>4} {row['Pairs']:>6} {row['LabelledServedByChampion']:>11} {row['LabelledServedByChallenger']:>13} "
+            f"{row['InformationFraction']:>5.2f} {row['Statistic']:>7.3f} {boundary:>8} {interval:>28}  {rails}")
+    out(f"Why the test ended: {evidence['Evidence']['EndReason']}")
     out(f"Decision after look {decision['Look']}: {decision['Decision']}")
     for reason in decision["Reasons"]:
         out(f"  - {reason}")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sagestep.aws import codebundle
-from sagestep.local import engine, s3disk, sagemaker_backend
+from sagestep.local import cloudwatch, engine, s3disk, sagemaker_backend
 from sagestep.local.endpoints import EndpointManager
 from sagestep.local.jobs import JobRunner, LocalJob, S3Store
 from sagestep.local.records import ACCOUNT_ID, DEFAULT_STACK_NAME, REGION, CloudError
@@ -113,6 +113,7 @@ class LocalCloud:
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         engine.install()
         sagemaker_backend.install()
+        cloudwatch.install()  # percentile statistics (the A/B p99 latency guardrail)
         self.disk = s3disk.DiskS3(self.workspace.root)
         s3disk.install(self.disk)
         _install_state_hooks(self)

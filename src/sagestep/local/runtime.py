@@ -298,7 +298,7 @@ class LocalRuntime:
         """What SNS would have sent, oldest first (the cloud writes each publish to the workspace)."""
         yield from JsonLog(self.workspace.notifications_path).read()
 
-    def sync_from_disk(self) -> int:
+    def flush_metrics(self) -> int:
         """Publish the endpoints' invocation metrics to CloudWatch now (the cloud also does it every second)."""
         if self.cloud is not None:
             return self.cloud.publish_endpoint_metrics()

@@ -1,13 +1,14 @@
 """Local traffic for A/B tests and monitoring: real held-out rows through a local endpoint, labels later.
 
 `Traffic` sends rows (features by name, JSON `{"instances": [...]}`) through the runtime's endpoint router with an
-`InferenceId` each, at a steady rate, and writes each row's true label as a ground-truth record
-(MONITORING_FORMATS.md) `labels_after` seconds later, under
-`<workspace>/s3/<artifacts bucket>/ground-truth/<endpoint>/yyyy/mm/dd/hh/` by the hour the label arrived. The
-runtime loads those files into S3 before every Lambda invocation, so the merge sees them as in AWS.
+`InferenceId` each, at a steady rate (InvokeEndpoint, as a client application calls it), and PUTs each row's true
+label as a ground-truth record (MONITORING_FORMATS.md) `labels_after` seconds later — for every row, or with
+`labels="approved"` only for the rows the serving variant approved, as in lending, where only an approved applicant
+can repay or default — to `s3://<artifacts bucket>/ground-truth/<endpoint>/yyyy/mm/dd/hh/` by the hour the label
+arrived, as a labelling process would.
 
-It runs in a thread of the process that owns the runtime (tests and the demo run it beside an A/B execution), or
-from `sagestep local traffic` on its own.
+It runs in a thread beside an A/B execution (tests, the demo) or from `sagestep local traffic` on its own, against the
+workspace's local cloud.
 """
 
 from __future__ import annotations
@@ -74,18 +75,31 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
     return Rows(features, instances, labels)
 
 
+def _approved(payload: bytes) -> bool:
+    """Whether the endpoint's answer approved the applicant (JSON predictions or CSV `score,decision,...`)."""
+    text = payload.decode("utf-8", "replace").strip()
+    if text.startswith("{"):
+        return str(json.loads(text)["predictions"][0].get("decision", "")).lower() == "approve"
+    cells = text.split(",")
+    return len(cells) > 1 and cells[1].strip().lower() == "approve"
+
+
 @dataclass
 class TrafficReport:
     sent: int = 0
     errors: int = 0
     by_variant: dict[str, int] = field(default_factory=dict)
     errors_by_variant: dict[str, int] = field(default_factory=dict)
+    client_errors_by_variant: dict[str, int] = field(default_factory=dict)
+    server_errors_by_variant: dict[str, int] = field(default_factory=dict)
     labels_written: int = 0
     last_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"Sent": self.sent, "Errors": self.errors, "ByVariant": self.by_variant,
-                "ErrorsByVariant": self.errors_by_variant, "LabelsWritten": self.labels_written, "LastError": self.last_error}
+                "ErrorsByVariant": self.errors_by_variant, "ClientErrorsByVariant": self.client_errors_by_variant,
+                "ServerErrorsByVariant": self.server_errors_by_variant, "LabelsWritten": self.labels_written,
+                "LastError": self.last_error}
 
 
 class Traffic:
@@ -101,9 +115,13 @@ class Traffic:
         labels_after: float = 1.0,
         seed: int = 0,
         run_id: str | None = None,
+        labels: str = "all",
     ) -> None:
         if rate <= 0:
             raise TrafficInputError(f"rate must be positive, got {rate}")
+        if labels not in ("all", "approved"):
+            raise TrafficInputError(f"labels must be 'all' or 'approved', got {labels!r}")
+        self.labels = labels
         self.runtime = runtime
         self.endpoint = endpoint
         self.rows = rows
@@ -112,9 +130,13 @@ class Traffic:
         self.random = random.Random(seed)
         self.run_id = run_id or uuid.uuid4().hex[:8]
         self.report = TrafficReport()
-        bucket = runtime.bucket("ArtifactsBucket")
-        self.label_root = runtime.workspace.s3_dir / bucket / "ground-truth" / endpoint
+        self.bucket = runtime.bucket("ArtifactsBucket")
+        self.label_prefix = f"ground-truth/{endpoint}"
+        self.invoker = runtime.client("sagemaker-runtime")
+        self.s3 = runtime.client("s3")
         self._due: list[tuple[float, str, int]] = []
+        self._bad_pending = 0
+        self._lock = threading.Lock()
         self._last_delivery = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -133,7 +155,9 @@ class Traffic:
             if sent % len(order) == 0:
                 self.random.shuffle(order)
             index = order[sent % len(order)]
-            self._invoke(index, f"{self.run_id}-{sent:07d}")
+            with self._lock:
+                bad, self._bad_pending = self._bad_pending > 0, max(0, self._bad_pending - 1)
+            self._invoke(index, f"{self.run_id}-{sent:07d}", bad=bad)
             sent += 1
             self._deliver_labels(time.time())
             pause = started + sent / self.rate - time.monotonic()
@@ -145,12 +169,25 @@ class Traffic:
                 time.sleep(min(0.2, max(0.0, self._due[0][0] - time.time())))
         return self.report
 
-    def _invoke(self, index: int, inference_id: str) -> None:
-        body = json.dumps({"instances": [self.rows.instances[index]]}, default=str).encode()
+    def burst(self, count: int) -> None:
+        """Make the next `count` requests client errors (an unknown field: the model answers 400), as a broken
+        client would send them; they get no label."""
+        with self._lock:
+            self._bad_pending += int(count)
+
+    def _invoke(self, index: int, inference_id: str, bad: bool = False) -> None:
+        instance = {**self.rows.instances[index], "NotAFeature": 1} if bad else self.rows.instances[index]
+        body = json.dumps({"instances": [instance]}, default=str).encode()
+        payload = b""
         try:
-            status, _, _, variant = self.runtime.endpoints.invoke(
-                self.endpoint, body, "application/json", "application/json", None, inference_id
-            )
+            answer = self.invoker.invoke_endpoint(EndpointName=self.endpoint, Body=body, ContentType="application/json",
+                                                  Accept="application/json", InferenceId=inference_id)
+            status, variant, payload = 200, answer.get("InvokedProductionVariant", "-"), answer["Body"].read()
+        except self.invoker.exceptions.ModelError as exc:  # the model answered 4xx/5xx
+            error = exc.response
+            status = int(error.get("OriginalStatusCode", 500))
+            variant = str(error.get("LogStreamArn", "")).rsplit("/", 1)[-1] or "-"
+            self.report.last_error = str(error.get("OriginalMessage", ""))[:300]
         except Exception as exc:  # the endpoint is updating or gone: a client sees an error and moves on
             status, variant = 503, "-"
             self.report.last_error = f"{type(exc).__name__}: {exc}"
@@ -159,6 +196,11 @@ class Traffic:
         if status >= 400:
             self.report.errors += 1
             self.report.errors_by_variant[variant] = self.report.errors_by_variant.get(variant, 0) + 1
+            key = "client_errors_by_variant" if status < 500 else "server_errors_by_variant"
+            getattr(self.report, key)[variant] = getattr(self.report, key).get(variant, 0) + 1
+            return  # no answer, no decision: nobody will ever see this applicant's outcome
+        if self.labels == "approved" and not _approved(payload):
+            return
         heapq.heappush(self._due, (time.time() + self.labels_after, inference_id, self.rows.labels[index]))
 
     def _deliver_labels(self, now: float, force: bool = False) -> None:
@@ -172,17 +214,13 @@ class Traffic:
         if not batch:
             return
         arrived = dt.datetime.fromtimestamp(now, UTC)
-        directory = self.label_root / f"{arrived:%Y/%m/%d/%H}"
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"labels-{arrived:%M%S%f}-{uuid.uuid4().hex[:8]}.jsonl"
+        key = f"{self.label_prefix}/{arrived:%Y/%m/%d/%H}/labels-{arrived:%M%S%f}-{uuid.uuid4().hex[:8]}.jsonl"
         lines = [
             json.dumps({"groundTruthData": {"data": str(label), "encoding": "CSV"},
                         "eventMetadata": {"eventId": inference_id}, "eventVersion": "0"}, separators=(",", ":"))
             for _, inference_id, label in batch
         ]
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("\n".join(lines) + "\n")
-        tmp.replace(path)
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=("\n".join(lines) + "\n").encode())
         self.report.labels_written += len(batch)
 
     # -- in a thread
