@@ -417,6 +417,20 @@ class LocalCloud:
         elif service == "monitoring" and target and ("Alarm" in target):
             self._save_alarms()
 
+    def package_before_update(self, target: str | None, body: bytes) -> dict[str, Any] | None:
+        """A model package as it is before an UpdateModelPackage, so its event names the fields that changed."""
+        if target != "SageMaker.UpdateModelPackage":
+            return None
+        try:
+            arn = json.loads(body or b"{}").get("ModelPackageArn", "")
+        except json.JSONDecodeError:
+            return None
+        backend = self._sagemaker_backend()
+        package = backend.model_packages.get(backend.model_package_name_mapping.get(arn, arn))
+        if package is None:
+            return None
+        return json.loads(json.dumps(package.gen_response_object(), default=str))
+
     def _save_alarms(self) -> None:
         from moto.cloudwatch.models import cloudwatch_backends
 
@@ -532,6 +546,7 @@ class CloudApp:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             request_body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(request_body)
+        before = self.cloud.package_before_update(environ.get("HTTP_X_AMZ_TARGET"), request_body)
         status: list[int] = [500]
 
         def recording_start_response(status_line: str, headers: Any, *args: Any) -> Any:
@@ -549,7 +564,7 @@ class CloudApp:
                 "service": service, "method": environ.get("REQUEST_METHOD", "GET"), "target": environ.get("HTTP_X_AMZ_TARGET"),
                 "path": path, "query": environ.get("QUERY_STRING", ""), "status": status[0], "body": request_body,
                 "response": b"".join(body) if service == "sagemaker" else b"", "copy_source": environ.get("HTTP_X_AMZ_COPY_SOURCE"),
-                "remote_addr": environ.get("REMOTE_ADDR", "127.0.0.1"), "reason": "",
+                "remote_addr": environ.get("REMOTE_ADDR", "127.0.0.1"), "package_before": before,
             })
         except Exception:  # noqa: BLE001 - the request was served; say loudly that saving it failed
             logging.getLogger("sagestep.local").error("saving the workspace after %s %s failed:\n%s",

@@ -17,6 +17,7 @@ _UPDATE_FIELDS = {"ModelApprovalStatus": "ModelApprovalStatus", "ApprovalDescrip
                   "InferenceSpecification": "InferenceSpecification", "AdditionalInferenceSpecificationsToAdd":
                   "InferenceSpecification", "ModelLifeCycle": "ModelLifeCycle", "SourceUri": "sourceUri",
                   "ModelCard": "ModelCard"}
+_COMPARED = {"ModelApprovalStatus", "ApprovalDescription", "CustomerMetadataProperties"}
 _NOT_AN_OBJECT_WRITE = ("uploadId", "partNumber", "tagging", "acl", "retention", "legal-hold", "restore", "uploads",
                         "versioning", "notification", "object-lock", "policy", "lifecycle", "encryption")
 
@@ -145,7 +146,13 @@ def model_package_event(backend: Any, action: str, request: dict[str, Any]) -> t
     if isinstance(detail.get("Tags"), list):
         detail["Tags"] = {t["Key"]: t["Value"] for t in detail["Tags"] if isinstance(t, dict) and "Key" in t}
     if action == "UpdateModelPackage":
-        detail["UpdatedModelPackageFields"] = sorted({_UPDATE_FIELDS[k] for k in body if k in _UPDATE_FIELDS})
+        # what the update changed (an approval repeated with the same status does not change ModelApprovalStatus)
+        before = request.get("package_before") or {}
+        after = json.loads(json.dumps(package.gen_response_object(), default=str))
+        fields = {_UPDATE_FIELDS[k] for k in body if k in _UPDATE_FIELDS}
+        detail["UpdatedModelPackageFields"] = sorted(
+            field for field in fields
+            if field not in _COMPARED or before.get(field) != after.get(field))
     return detail, [package.arn]
 
 
