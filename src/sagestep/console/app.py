@@ -27,7 +27,7 @@ from werkzeug.wrappers import Request, Response
 from sagestep.console import charts
 from sagestep.console.graph import STATUSES, state_runs
 from sagestep.console.monitoring import CHECKS, Monitoring
-from sagestep.console.sources import TERMINAL, Sources, iter_status_transitions, job_reference, parse_s3_uri
+from sagestep.console.sources import API_CALLS, TERMINAL, Sources, iter_status_transitions, job_reference, parse_s3_uri
 
 HERE = Path(__file__).parent
 EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -82,25 +82,36 @@ class Console:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
         adapter = URLS.bind_to_environ(environ)
+        calls: list[tuple[str, str, float]] = []
+        token = API_CALLS.set(calls)
+        started = time.perf_counter()
         try:
             endpoint, values = adapter.match()
-            response = getattr(self, f"view_{endpoint}")(request, adapter, **values)
+            if request.args.get("__profile"):
+                import cProfile, pstats, io
+                prof = cProfile.Profile()
+                response = prof.runcall(getattr(self, f"view_{endpoint}"), request, adapter, **values)
+                out = io.StringIO(); pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(35); open("/tmp/i13/profile.txt", "w").write(out.getvalue())
+            else:
+                response = getattr(self, f"view_{endpoint}")(request, adapter, **values)
         except HTTPException as exc:
             response = self._error(request, adapter, exc.code or 500, exc.description or exc.name)
+        finally:
+            API_CALLS.reset(token)
+        api = sum(c[2] for c in calls)
+        response.headers["Server-Timing"] = (f"total;dur={(time.perf_counter() - started) * 1000:.1f}, "
+                                             f"api;dur={api * 1000:.1f};desc=\"{len(calls)} calls\"")
         return response(environ, start_response)
 
     def _error(self, request: Request, adapter: MapAdapter, code: int, message: str) -> Response:
         return self.render(request, adapter, "error.html.j2", code=code, message=message, http_status=code)
 
     def render(self, request: Request, adapter: MapAdapter, template: str, http_status: int = 200, **context: Any) -> Response:
-        started = time.perf_counter()
-
         def url(endpoint: str, **values: Any) -> str:
             return adapter.build(endpoint, {k: v for k, v in values.items() if v is not None})
 
         html = self.env.get_template(template).render(url=url, request=request, nav=template.split(".")[0], **context)
         response = Response(html, status=http_status, mimetype="text/html")
-        response.headers["Server-Timing"] = f"render;dur={(time.perf_counter() - started) * 1000:.1f}"
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -316,10 +327,9 @@ class Console:
         configured = {v["VariantName"]: v for v in config.get("ProductionVariants", [])}
         for variant in endpoint.get("ProductionVariants") or []:
             spec = configured.get(variant["VariantName"], {})
-            model = self.sources.model(spec.get("ModelName", "")) if spec.get("ModelName") else None
-            variants.append({**variant, "model": spec.get("ModelName"), "package": _model_package(model),
+            variants.append({**variant, "model": spec.get("ModelName"), "package": self.sources.model_package(spec.get("ModelName")),
                              "instance": spec.get("InstanceType") or ("serverless" if spec.get("ServerlessConfig") else "")})
-        shadows = [{**v, "package": _model_package(self.sources.model(v.get("ModelName", "")))}
+        shadows = [{**v, "package": self.sources.model_package(v.get("ModelName"))}
                    for v in config.get("ShadowProductionVariants", []) or []]
         created = endpoint.get("CreationTime") or dt.datetime.now(dt.timezone.utc)
         metrics = endpoint_metrics(self.sources, name, [v["VariantName"] for v in variants] + [v["VariantName"] for v in shadows],
@@ -358,14 +368,17 @@ class Console:
         boundaries = plan.get("Boundaries") or []
         if fractions and boundaries:
             series.append(charts.Series("planned boundary", boundaries, x=fractions, style="planned", dashed=True, points=False))
-            series.append(charts.Series("−planned boundary", [-b for b in boundaries], x=fractions, style="planned", dashed=True, points=False))
+            series.append(charts.Series("−planned boundary", [-b for b in boundaries], x=fractions, style="planned", dashed=True,
+                                        points=False, legend=False))
         reached = [(row["InformationFraction"], row["Boundary"]) for row in looks if row.get("Boundary") is not None]
         if reached:
-            series.append(charts.Series("boundary at information reached", [b for _, b in reached], x=[x for x, _ in reached], style="boundary"))
+            series.append(charts.Series("boundary at the information reached", [b for _, b in reached], x=[x for x, _ in reached], style="boundary"))
+            series.append(charts.Series("−boundary at the information reached", [-b for _, b in reached], x=[x for x, _ in reached],
+                                        style="boundary", legend=False))
         series.append(charts.Series("Z (challenger − champion)", [row.get("Statistic") for row in looks],
                                     x=[row.get("InformationFraction", 0.0) for row in looks], style="s1"))
         lower = "lower" if evidence.get("LowerIsBetter", True) else "higher"
-        plot = charts.chart(series, title=f"A/B test {name}: Z statistic per look against the boundaries",
+        plot = charts.chart(series, title="Z statistic per look against the boundaries",
                             x_label="information fraction n / n_max", y_label=f"Z ({evidence.get('Metric')}, {lower} is better)",
                             lines=[charts.Line(0.0, "", style="zero", marks_above=False)])
         return self.render(request, adapter, "abtest.html.j2", name=name, document=document, looks=looks, plot=plot,
@@ -408,8 +421,17 @@ class Console:
         features.sort(key=lambda f: (-(f["latest"].get("distance") or 0.0), f["name"]))
         quality = _metric_chart(labels, per_check_metrics["model_quality"], ("auc", "accuracy", "f1", "precision", "recall"),
                                 title="Model quality over time (once labels arrive)", y_label="metric value")
-        bias = _metric_chart(labels, per_check_metrics["bias_attribution"], None, title="Bias and attribution drift over time",
-                             y_label="value", band=(0.8, 1.25), band_label="DI band 0.8–1.25")
+        bias_metrics = per_check_metrics["bias_attribution"]
+        names = sorted({k for m in bias_metrics for k in m})
+        bias = [chart for chart in (
+            _metric_chart(labels, bias_metrics, tuple(k for k in names if k.startswith("disparate_impact_")),
+                          title="Disparate impact per protected attribute", y_label="DI", band=(0.8, 1.25), band_label="four-fifths band 0.8–1.25"),
+            _metric_chart(labels, bias_metrics, tuple(k for k in names if k.startswith("statistical_parity_difference_")),
+                          title="Statistical parity difference", y_label="SPD"),
+            _metric_chart(labels, bias_metrics, tuple(k for k in names if k.startswith("attribution")),
+                          title="Feature attribution agreement with the baseline (NDCG)", y_label="NDCG",
+                          lines=[charts.Line(0.9, "threshold", marks_above=False)]),
+        ) if chart]
         violations = charts.chart([charts.Series("violations", [r["violations"] for r in rows])], categories=labels,
                                   title="Violations per run", y_label="violations", height=160, y_range=(0, None))
         live_runs = rows[::-1]
@@ -458,7 +480,7 @@ class Console:
             return {}
         config = self.sources.endpoint_config(endpoint["EndpointConfigName"]) or {}
         for variant in config.get("ProductionVariants", []):
-            package_arn = _model_package(self.sources.model(variant.get("ModelName", "")))
+            package_arn = self.sources.model_package(variant.get("ModelName"))
             if package_arn:
                 try:
                     package = self.sources.package(package_arn)
@@ -612,67 +634,60 @@ def _package_metrics(sources: Sources, package: Mapping[str, Any]) -> dict[str, 
     return out
 
 
-def _model_package(model: Mapping[str, Any] | None) -> str | None:
-    if not model:
-        return None
-    for container in [model.get("PrimaryContainer") or {}] + list(model.get("Containers") or []):
-        if container.get("ModelPackageName"):
-            return str(container["ModelPackageName"])
-    for tag_key in ("sagestep:model-package",):
-        for tag in model.get("Tags") or []:
-            if tag.get("Key") == tag_key:
-                return str(tag.get("Value"))
-    return None
-
-
 def endpoint_metrics(sources: Sources, endpoint: str, variants: list[str], since: dt.datetime) -> dict[str, Any]:
-    """Invocations, errors, p50/p99 model latency per variant over the endpoint's life (CloudWatch AWS/SageMaker)."""
+    """Invocations, 4xx/5xx errors and p50/p99 model latency per variant over the endpoint's life, from CloudWatch
+    (namespace AWS/SageMaker, dimensions EndpointName + VariantName), at most ~20 periods. Where CloudWatch returns no
+    percentiles (the local one computes none) the average latency is shown instead, and the page says so."""
     now = dt.datetime.now(dt.timezone.utc)
     if since.tzinfo is None:
         since = since.replace(tzinfo=dt.timezone.utc)
     span = max((now - since).total_seconds(), 60.0)
-    period = max(60, int(math.ceil(span / 40 / 60)) * 60)  # at most ~40 points per series
+    period = max(60, int(math.ceil(span / 20 / 60)) * 60)
     start = now - dt.timedelta(seconds=period * math.ceil(span / period) + period)
-    queries, index = [], {}
-    wanted = (("Invocations", "Sum"), ("Invocation4XXErrors", "Sum"), ("Invocation5XXErrors", "Sum"),
-              ("ModelLatency", "p50"), ("ModelLatency", "p99"), ("ModelLatency", "Average"))
-    for v_index, variant in enumerate(variants):
-        for m_index, (metric, stat) in enumerate(wanted):
-            query_id = f"v{v_index}m{m_index}"
-            index[query_id] = (variant, metric, stat)
-            queries.append({"Id": query_id, "ReturnData": True, "MetricStat": {
-                "Metric": {"Namespace": "AWS/SageMaker", "MetricName": metric,
-                           "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]},
-                "Period": period, "Stat": stat}})
+    end = now + dt.timedelta(seconds=period)
+    series: dict[tuple[str, str, str], dict[dt.datetime, float]] = {}
     try:
-        results = sources.metric_data(queries, start, now + dt.timedelta(seconds=period)) if queries else {}
+        for variant in variants:
+            for metric in ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors"):
+                points = sources.metric_statistics(endpoint, variant, metric, start, end, period, statistics=["Sum"])
+                series[(variant, metric, "Sum")] = {p["Timestamp"]: p["Sum"] for p in points if "Sum" in p}
+            points = sources.metric_statistics(endpoint, variant, "ModelLatency", start, end, period, extended=["p50", "p99"])
+            for stat in ("p50", "p99"):
+                series[(variant, "ModelLatency", stat)] = {p["Timestamp"]: p["ExtendedStatistics"][stat] for p in points
+                                                           if stat in p.get("ExtendedStatistics", {})}
+            if not series[(variant, "ModelLatency", "p99")]:
+                points = sources.metric_statistics(endpoint, variant, "ModelLatency", start, end, period, statistics=["Average"])
+                series[(variant, "ModelLatency", "Average")] = {p["Timestamp"]: p["Average"] for p in points if "Average" in p}
     except Exception as exc:  # noqa: BLE001 - CloudWatch unreachable: say so on the page
-        return {"error": str(exc), "charts": [], "table": [], "period": period}
-    stamps = sorted({t for r in results.values() for t in r["Timestamps"]})
-    labels = [t.strftime("%H:%M") for t in stamps]
-    table = []
-    per_metric: dict[tuple[str, str], list[charts.Series]] = {}
-    for query_id, (variant, metric, stat) in index.items():
-        result = results.get(query_id, {"Timestamps": [], "Values": []})
-        by_time = dict(zip(result["Timestamps"], result["Values"]))
-        values = [by_time.get(t) for t in stamps]
+        return {"error": str(exc), "charts": [], "table": [], "labels": [], "period": period, "percentiles": False}
+    # One bucket per period from `start`, whatever timestamp each series reports its periods with.
+    buckets = int(math.ceil((end - start).total_seconds() / period))
+    def bucket(stamp: dt.datetime) -> int:
+        return min(buckets - 1, max(0, int((stamp - start).total_seconds() // period)))
+    used = sorted({bucket(t) for values in series.values() for t in values})
+    first, last = (used[0], used[-1]) if used else (0, -1)
+    labels = [(start + dt.timedelta(seconds=period * i)).strftime("%H:%M") for i in range(first, last + 1)]
+    table, per_metric = [], {}
+    for (variant, metric, stat), by_time in series.items():
+        by_bucket: dict[int, float] = {}
+        for stamp, value in by_time.items():
+            by_bucket[bucket(stamp)] = value
+        values = [by_bucket.get(i) for i in range(first, last + 1)]
         if metric == "ModelLatency":
             values = [None if v is None else v / 1000.0 for v in values]  # microseconds -> ms
         if any(v is not None for v in values):
-            per_metric.setdefault((metric, stat), []).append(charts.Series(variant, values, style=f"s{variants.index(variant) % 6 + 1}"))
-        table.append({"variant": variant, "metric": metric, "stat": stat,
-                      "total": sum(v for v in values if v is not None) if stat == "Sum" else None,
-                      "values": values})
-    out_charts = []
+            per_metric.setdefault((metric, stat), []).append(
+                charts.Series(variant, values, style=f"s{variants.index(variant) % 6 + 1}"))
+        table.append({"variant": variant, "metric": metric, "stat": stat, "values": values,
+                      "total": sum(v for v in values if v is not None) if stat == "Sum" else None})
     titles = {("Invocations", "Sum"): ("Invocations per period", "requests"),
               ("ModelLatency", "p50"): ("Model latency p50", "ms"), ("ModelLatency", "p99"): ("Model latency p99", "ms"),
-              ("ModelLatency", "Average"): ("Model latency average", "ms"),
+              ("ModelLatency", "Average"): ("Model latency, average", "ms"),
               ("Invocation4XXErrors", "Sum"): ("4xx errors per period", "errors"),
               ("Invocation5XXErrors", "Sum"): ("5xx errors per period", "errors")}
-    for key, (title, unit) in titles.items():
-        if key in per_metric:
-            out_charts.append({"title": title, "svg": charts.chart(per_metric[key], categories=labels, title=f"{endpoint}: {title}",
-                                                                   y_label=unit, height=170, y_range=(0, None))})
+    out_charts = [{"title": title, "series": per_metric[key],
+                   "svg": charts.chart(per_metric[key], categories=labels, title=title, y_label=unit, height=180, y_range=(0, None))}
+                  for key, (title, unit) in titles.items() if key in per_metric]
     percentiles = any(key in per_metric for key in (("ModelLatency", "p50"), ("ModelLatency", "p99")))
     return {"charts": out_charts, "table": table, "labels": labels, "period": period, "percentiles": percentiles}
 
@@ -704,7 +719,8 @@ def capture_volume(sources: Sources, config: Mapping[str, Any]) -> dict[str, Any
 
 
 def _metric_chart(labels: list[str], metrics: list[dict[str, Any]], names: tuple[str, ...] | None, *, title: str,
-                  y_label: str, band: tuple[float, float] | None = None, band_label: str = "") -> dict[str, Any] | None:
+                  y_label: str, band: tuple[float, float] | None = None, band_label: str = "",
+                  lines: tuple[charts.Line, ...] | list[charts.Line] = ()) -> dict[str, Any] | None:
     keys = list(names) if names else sorted({k for m in metrics for k, v in m.items() if isinstance(v, (int, float)) and not k.endswith("_best_constant_classifier")})
     series = []
     for index, key in enumerate(k for k in keys if any(isinstance(m.get(k), (int, float)) for m in metrics)):
@@ -712,8 +728,8 @@ def _metric_chart(labels: list[str], metrics: list[dict[str, Any]], names: tuple
                                     style=f"s{index % 6 + 1}"))
     if not series:
         return None
-    svg = charts.chart(series, categories=labels, title=title, y_label=y_label, band=band, band_label=band_label)
-    return {"svg": svg, "series": series, "labels": labels}
+    svg = charts.chart(series, categories=labels, title=title, y_label=y_label, band=band, band_label=band_label, lines=lines)
+    return {"svg": svg, "series": series, "labels": labels, "title": title}
 
 
 def _seconds(start: Any, stop: Any) -> float | None:
@@ -769,6 +785,9 @@ def _pretty(value: Any) -> str:
 
 def _short_arn(value: Any) -> str:
     text = str(value or "")
+    if ":model-package/" in text:
+        group, _, version = text.rsplit(":model-package/", 1)[1].rpartition("/")
+        return f"{group} v{version}"
     return text.rsplit(":", 1)[-1].rsplit("/", 1)[-1] if text.startswith("arn:") else text
 
 

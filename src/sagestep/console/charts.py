@@ -21,6 +21,7 @@ class Series:
     style: str = "s1"  # CSS class: s1..s6 colours, "boundary", "planned"
     dashed: bool = False
     points: bool = True
+    legend: bool = True
 
 
 @dataclasses.dataclass
@@ -51,12 +52,18 @@ def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    """A number for people: thousands separated, `digits` significant digits below 1000, no float noise."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return "–"
     if value == 0:
         return "0"
-    if abs(value) >= 10_000 or abs(value) < 10 ** -(digits - 1):
-        return f"{value:.{digits - 1}g}" if abs(value) < 1e6 else f"{value:.3g}"
+    magnitude = abs(value)
+    if magnitude >= 1e7:
+        return f"{value:.3g}"
+    if magnitude >= 1000 or float(value).is_integer():
+        return f"{value:,.0f}"
+    if magnitude < 10 ** -(digits - 1):
+        return f"{value:.2g}"
     return f"{value:.{digits}g}"
 
 
@@ -76,7 +83,19 @@ def chart(
 ) -> Markup:
     """A line chart. With `categories`, x is the category index (periods, looks); otherwise each series has x."""
     chart_id = f"chart{next(_ids)}"
-    left, right, top, bottom = 56, 12, 22, 34
+    left, right, top, bottom = 60, 12, 40, 34
+    legend_items = [s for s in series if s.legend] if len(series) > 1 or band or lines else []
+    legend_rows: list[list[tuple[Series, float]]] = [[]]
+    x_cursor = float(left)
+    for item in legend_items:
+        item_width = 26 + 6.2 * len(item.name)
+        if legend_rows[-1] and x_cursor + item_width > width - right:
+            legend_rows.append([])
+            x_cursor = float(left)
+        legend_rows[-1].append((item, x_cursor))
+        x_cursor += item_width
+    top += 14 * (len(legend_rows) - 1)
+    height += 14 * (len(legend_rows) - 1)
     plot_w, plot_h = width - left - right, height - top - bottom
     xs: list[float] = []
     ys: list[float] = []
@@ -93,13 +112,18 @@ def chart(
         x_lo, x_hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
         if x_hi - x_lo < 1e-12:
             x_lo, x_hi = x_lo - 0.5, x_hi + 0.5
+        pad = (x_hi - x_lo) * 0.03
+        x_lo, x_hi = x_lo - pad, x_hi + pad
     y_lo = y_range[0] if y_range[0] is not None else (min(ys) if ys else 0.0)
     y_hi = y_range[1] if y_range[1] is not None else (max(ys) if ys else 1.0)
+    if y_hi - y_lo < 1e-12:
+        y_hi = y_lo + (abs(y_lo) or 1.0)
     ticks = _nice_ticks(y_lo, y_hi)
     if ticks:
         y_lo, y_hi = min(y_lo, ticks[0]), max(y_hi, ticks[-1])
-    if y_hi - y_lo < 1e-12:
-        y_hi += 1.0
+    if y_range[0] is not None:
+        y_lo = y_range[0]
+        ticks = [t for t in ticks if t >= y_lo - 1e-12]
 
     def px(x: float) -> float:
         return left + (x - x_lo) / (x_hi - x_lo) * plot_w
@@ -128,7 +152,8 @@ def chart(
             continue
         y = py(line.y)
         parts.append(f'<line class="{line.style}" x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        parts.append(f'<text class="{line.style}-label" x="{left + 4}" y="{y - 4:.1f}">{escape(line.label)} {escape(fmt(line.y))}</text>')
+        if line.label:
+            parts.append(f'<text class="{line.style}-label" x="{left + 4}" y="{y - 4:.1f}">{escape(line.label)} {escape(fmt(line.y))}</text>')
     if categories is not None:
         step = max(1, math.ceil(len(categories) / 10))
         for index, label in enumerate(categories):
@@ -143,8 +168,9 @@ def chart(
     parts.append(f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}"/>')
     if x_label:
         parts.append(f'<text class="axis-label" x="{left + plot_w / 2:.1f}" y="{height - 4}" text-anchor="middle">{escape(x_label)}</text>')
+    parts.append(f'<text class="chart-title" x="4" y="14">{escape(title)}</text>')
     if y_label:
-        parts.append(f'<text class="axis-label" x="{left}" y="12">{escape(y_label)}</text>')
+        parts.append(f'<text class="axis-label" transform="translate(12 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">{escape(y_label)}</text>')
     thresholds = [line for line in lines if line.marks_above]
     for s in series:
         xvals = list(s.x) if s.x is not None else list(range(len(s.y)))
@@ -168,13 +194,12 @@ def chart(
                 parts.append(f'<circle class="point {s.style}{" over" if over else ""}" cx="{px(x):.1f}" cy="{py(y):.1f}" '
                              f'r="{4 if over else 3}"><title>{escape(s.name)} at {escape(label)}: {escape(fmt(y))}'
                              f'{" (above threshold)" if over else ""}</title></circle>')
-    if len(series) > 1 or band or lines:
-        legend_x = left
-        for s in series:
-            dash = ' stroke-dasharray="5 4"' if s.dashed else ""
-            parts.append(f'<line class="line {s.style}" x1="{legend_x}" x2="{legend_x + 14}" y1="{top - 10}" y2="{top - 10}"{dash}/>')
-            parts.append(f'<text class="legend" x="{legend_x + 18}" y="{top - 6}">{escape(s.name)}</text>')
-            legend_x += 26 + 7 * len(s.name)
+    for row_index, row in enumerate(legend_rows):
+        y = 26 + 14 * row_index
+        for item, x in row:
+            dash = ' stroke-dasharray="5 4"' if item.dashed else ""
+            parts.append(f'<line class="line {item.style}" x1="{x:.0f}" x2="{x + 14:.0f}" y1="{y - 4}" y2="{y - 4}"{dash}/>')
+            parts.append(f'<text class="legend" x="{x + 18:.0f}" y="{y}">{escape(item.name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

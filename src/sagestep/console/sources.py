@@ -8,12 +8,14 @@ executions, the registry, endpoints, listings) is read on every request.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import datetime as dt
 import hashlib
 import json
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -25,6 +27,22 @@ TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 STARTED_BY_EXECUTION = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
 JOB_KINDS = {"createProcessingJob": "processing", "createTrainingJob": "training", "createTransformJob": "transform"}
 _JOB_NAME_FIELD = {"processing": "ProcessingJobName", "training": "TrainingJobName", "transform": "TransformJobName"}
+
+
+# The API calls made while serving one request: (service, operation, seconds). The console reports them in a
+# Server-Timing header; bench/console.py compares page time with this floor.
+API_CALLS: contextvars.ContextVar[list[tuple[str, str, float]] | None] = contextvars.ContextVar("api_calls", default=None)
+
+
+def _before_call(context: dict[str, Any], **_: Any) -> None:
+    context["sagestep_started"] = time.perf_counter()
+
+
+def _after_call(model: Any, context: dict[str, Any], **_: Any) -> None:
+    calls = API_CALLS.get()
+    started = context.get("sagestep_started")
+    if calls is not None and started is not None:
+        calls.append((model.service_model.service_name, model.name, time.perf_counter() - started))
 
 
 class _LRU:
@@ -103,7 +121,10 @@ class Sources:
         with self._lock:
             if service not in self._clients:
                 factory = self._factory
-                self._clients[service] = factory[service] if isinstance(factory, Mapping) else factory(service)
+                client = factory[service] if isinstance(factory, Mapping) else factory(service)
+                client.meta.events.register("before-call.*.*", _before_call)
+                client.meta.events.register("after-call.*.*", _after_call)
+                self._clients[service] = client
             return self._clients[service]
 
     # ------------------------------------------------------------------------------------------------ Step Functions
@@ -258,7 +279,42 @@ class Sources:
         described.pop("ResponseMetadata", None)
         return described
 
+    def model_package(self, model_name: str | None) -> str | None:
+        """The model package a model serves: its container's ModelPackageName, else the `sagestep:model-package` tag
+        the deployment, A/B test and batch machines put on the models they create."""
+        if not model_name:
+            return None
+        cached = self._jobs.get(("model-package", model_name))
+        if cached is not None:
+            return cached or None
+        model = self.model(model_name)
+        if model is None:
+            return None
+        found = ""
+        for container in [model.get("PrimaryContainer") or {}] + list(model.get("Containers") or []):
+            if container.get("ModelPackageName"):
+                found = str(container["ModelPackageName"])
+        if not found and model.get("ModelArn"):
+            try:
+                tags = self.client("sagemaker").list_tags(ResourceArn=model["ModelArn"]).get("Tags", [])
+            except Exception:  # noqa: BLE001 - a model without tags
+                tags = []
+            found = next((str(t["Value"]) for t in tags if t.get("Key") == "sagestep:model-package"), "")
+        self._jobs.put(("model-package", model_name), found)  # a model never changes what it serves
+        return found or None
+
     # ------------------------------------------------------------------------------------------------ CloudWatch
+
+    def metric_statistics(self, endpoint: str, variant: str, metric: str, start: dt.datetime, end: dt.datetime,
+                          period: int, statistics: list[str] | None = None, extended: list[str] | None = None) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"Namespace": "AWS/SageMaker", "MetricName": metric, "StartTime": start, "EndTime": end,
+                                  "Period": period, "Dimensions": [{"Name": "EndpointName", "Value": endpoint},
+                                                                   {"Name": "VariantName", "Value": variant}]}
+        if statistics:
+            kwargs["Statistics"] = statistics
+        if extended:
+            kwargs["ExtendedStatistics"] = extended
+        return list(self.client("cloudwatch").get_metric_statistics(**kwargs).get("Datapoints", []))
 
     def metric_data(self, queries: list[dict[str, Any]], start: dt.datetime, end: dt.datetime) -> dict[str, dict[str, Any]]:
         """GetMetricData for up to 500 queries per call; returns id -> {"Timestamps", "Values", "Label"} oldest first."""
