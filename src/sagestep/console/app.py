@@ -27,7 +27,7 @@ from werkzeug.wrappers import Request, Response
 from sagestep.console import charts
 from sagestep.console.graph import STATUSES, state_runs
 from sagestep.console.monitoring import CHECKS, Monitoring
-from sagestep.console.sources import API_CALLS, TERMINAL, Sources, iter_status_transitions, job_reference, parse_s3_uri
+from sagestep.console.sources import API_CALLS, TERMINAL, ApiCall, Sources, iter_status_transitions, job_reference, parse_s3_uri
 
 HERE = Path(__file__).parent
 EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -67,13 +67,14 @@ class Console:
     def __init__(self, sources: Sources) -> None:
         self.sources = sources
         self.monitoring = Monitoring(sources)
+        self.on_request: Callable[[list[ApiCall]], None] | None = None  # sees each request's API calls (bench/console.py)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(when=_when, duration=_duration, pretty=_pretty, num=charts.fmt, short=_short_arn,
+        self.env.filters.update(when=_when, clock=_clock, duration=_duration, pretty=_pretty, num=charts.fmt, short=_short_arn,
                                 ago=_ago, pct=_pct)
         self.env.globals.update(STATUSES=STATUSES, POLL_MS=POLL_MS)
 
@@ -82,7 +83,7 @@ class Console:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
         adapter = URLS.bind_to_environ(environ)
-        calls: list[tuple[str, str, float]] = []
+        calls: list[ApiCall] = []
         token = API_CALLS.set(calls)
         started = time.perf_counter()
         try:
@@ -98,7 +99,9 @@ class Console:
             response = self._error(request, adapter, exc.code or 500, exc.description or exc.name)
         finally:
             API_CALLS.reset(token)
-        api = sum(c[2] for c in calls)
+        if self.on_request is not None:
+            self.on_request(calls)
+        api = sum(c.seconds for c in calls)
         response.headers["Server-Timing"] = (f"total;dur={(time.perf_counter() - started) * 1000:.1f}, "
                                              f"api;dur={api * 1000:.1f};desc=\"{len(calls)} calls\"")
         return response(environ, start_response)
@@ -182,9 +185,10 @@ class Console:
             if panel is None:
                 raise NotFound(f"no state {state!r} in this execution's definition")
             return self.render(request, adapter, "state_panel.html.j2", panel=panel)
-        states_table = [{"name": n.name, "id": n.id, "type": n.type, "status": runs.status.get(n.name, "not-reached"),
-                         "visits": len(runs.visits.get(n.name, [])), "parent": graph.parents.get(n.name)}
-                        for n in graph.nodes if n.type not in ("Start", "End", "Cluster")]
+        nodes = {n.name: n for n in graph.nodes if n.type not in ("Start", "End", "Cluster")}
+        states_table = [{"name": name, "id": nodes[name].id, "type": nodes[name].type, "status": runs.status.get(name, "not-reached"),
+                         "visits": len(runs.visits.get(name, [])), "parent": graph.parents.get(name)}
+                        for name in graph.order if name in nodes]
         return self.render(
             request, adapter, "execution.html.j2", execution=execution, cause=cause, graph=graph.to_dict(),
             node_status=runs.node_status(graph), states=states_table, panel=panel, children=children,
@@ -745,6 +749,10 @@ def _when(value: Any) -> str:
     if isinstance(value, (int, float)) and value > 1e11:  # epoch milliseconds
         return dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     return str(value or "")
+
+
+def _clock(value: Any) -> str:
+    return _when(value)[11:] or ""
 
 
 def _ago(value: Any) -> str:

@@ -61,6 +61,7 @@ class Graph:
     parents: dict[str, str | None]  # state name -> enclosing Parallel/Map state name
     types: dict[str, str]  # state name -> ASL type
     states: dict[str, dict[str, Any]]  # state name -> its ASL definition
+    order: list[str] = dataclasses.field(default_factory=list)  # state names, nested states right after their container
 
     def to_dict(self) -> dict[str, Any]:
         return {"nodes": [n.to_dict() for n in self.nodes], "edges": [e.to_dict() for e in self.edges]}
@@ -80,6 +81,8 @@ def definition_graph(definition: str | Mapping[str, Any]) -> Graph:
         for name, state in states.items():
             kind = str(state.get("Type", "?"))
             node_id = ids[name]
+            position = graph.order.index(owner) + 1 + sum(1 for n in graph.order if graph.parents.get(n) == owner) if owner in graph.order else len(graph.order)
+            graph.order.insert(position, name)
             graph.ids_by_name.setdefault(name, []).append(node_id)
             graph.parents[name] = owner
             graph.types[name] = kind

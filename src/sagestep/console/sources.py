@@ -29,20 +29,31 @@ JOB_KINDS = {"createProcessingJob": "processing", "createTrainingJob": "training
 _JOB_NAME_FIELD = {"processing": "ProcessingJobName", "training": "TrainingJobName", "transform": "TransformJobName"}
 
 
-# The API calls made while serving one request: (service, operation, seconds). The console reports them in a
-# Server-Timing header; bench/console.py compares page time with this floor.
-API_CALLS: contextvars.ContextVar[list[tuple[str, str, float]] | None] = contextvars.ContextVar("api_calls", default=None)
+@dataclasses.dataclass(frozen=True)
+class ApiCall:
+    service: str
+    operation: str
+    params: dict[str, Any]
+    seconds: float
 
 
-def _before_call(context: dict[str, Any], **_: Any) -> None:
-    context["sagestep_started"] = time.perf_counter()
+# The API calls made while serving one request. The console reports their count and time in a Server-Timing header;
+# bench/console.py replays them to measure the floor a page cannot go below.
+API_CALLS: contextvars.ContextVar[list[ApiCall] | None] = contextvars.ContextVar("api_calls", default=None)
+
+
+def _before_parameters(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    if API_CALLS.get() is not None:
+        context["sagestep_params"] = dict(params)
+        context["sagestep_started"] = time.perf_counter()
 
 
 def _after_call(model: Any, context: dict[str, Any], **_: Any) -> None:
     calls = API_CALLS.get()
     started = context.get("sagestep_started")
     if calls is not None and started is not None:
-        calls.append((model.service_model.service_name, model.name, time.perf_counter() - started))
+        calls.append(ApiCall(model.service_model.service_name, model.name, context.get("sagestep_params", {}),
+                             time.perf_counter() - started))
 
 
 class _LRU:
@@ -122,7 +133,7 @@ class Sources:
             if service not in self._clients:
                 factory = self._factory
                 client = factory[service] if isinstance(factory, Mapping) else factory(service)
-                client.meta.events.register("before-call.*.*", _before_call)
+                client.meta.events.register("before-parameter-build.*.*", _before_parameters)
                 client.meta.events.register("after-call.*.*", _after_call)
                 self._clients[service] = client
             return self._clients[service]

@@ -58,9 +58,10 @@
       if (node.parent) g.setParent(node.id, node.parent);
     }
     data.edges.forEach((edge, index) => {
-      const label = edge.kind === "choice" || edge.kind === "default" || edge.kind === "catch" ? edge.label : "";
+      // Catch edges keep their label as a tooltip only: one per Task would crowd the graph.
+      const label = edge.kind === "choice" || edge.kind === "default" ? edge.label : "";
       const shown = label.length > 28 ? label.slice(0, 27) + "…" : label;
-      g.setEdge(edge.source, edge.target, { label: shown, width: shown ? textWidth(shown, 10) : 0, height: shown ? 14 : 0, labelpos: "c", kind: edge.kind, full: label }, "e" + index);
+      g.setEdge(edge.source, edge.target, { label: shown, width: shown ? textWidth(shown, 10) : 0, height: shown ? 14 : 0, labelpos: "c", kind: edge.kind, full: edge.label }, "e" + index);
     });
     dagre.layout(g);
     const info = g.graph();

@@ -1,0 +1,220 @@
+"""Console page times with 1,000 executions and 100 monitoring periods, against the floor: the same API calls.
+
+The workspace is built in the local runtime, as a user's would be:
+- a real training run on credit_data, approved and deployed; real held-out applications scored through the
+  endpoint (with labels) and one real monitoring run;
+- 1,000 real executions of DeploymentStateMachine for packages that do not exist: each describes the package, fails,
+  is caught, notifies and ends in "Deployment failed" (a real 5-state history with a caught error);
+- 99 more monitoring periods: real data-quality reports computed by ml/monitor_data_quality.py (in-process) on
+  resampled real held-out rows, incomes shifted by a growing factor in the last 30 periods, written to S3 where the
+  monitoring state machine writes them (one hour apart); their model-quality and bias reports are the real run's.
+
+Each page is requested through the console's WSGI app (in-process, no HTTP) `--repeat` times: the first request
+(cold: nothing of it cached) and the median of the rest (warm). Floor: the API calls that request made, replayed
+directly through the same boto3 clients right after it (so the page time minus the floor is the console's own cost).
+
+    .venv/bin/python -m bench.console [--executions 1000] [--periods 100] [--repeat 5]
+
+Goal (issue 13): every page ≤ 300 ms. Results: bench/results/console.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import datetime as dt
+import importlib.util
+import io
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+GOAL_MS = 300.0
+ENDPOINT = "sagestep-dev-credit"
+SCHEDULE = "hourly"
+
+
+def _load_event(name: str) -> dict[str, Any]:
+    return json.loads((ROOT / "events" / f"{name}.json").read_text())
+
+
+def build(runtime: Any, executions: int, periods: int, log: Any) -> dict[str, Any]:
+    import pandas as pd
+
+    from sagestep.local.traffic import Traffic, load_rows
+    from sagestep.registry import approvals
+
+    data_bucket, artifacts = runtime.bucket("DataBucket"), runtime.bucket("ArtifactsBucket")
+    runtime.put_file(ROOT / "data" / "credit_data" / "credit_data.csv", f"s3://{data_bucket}/datasets/credit_data/credit_data.csv")
+    runtime.put_file(ROOT / "ml" / "config" / "credit_data.yaml", f"s3://{data_bucket}/configs/credit_data.yaml")
+    training = runtime.run("TrainingStateMachine", _load_event("training_state_machine_credit_data"), name="bench-train")
+    assert training.status == "SUCCEEDED", training.cause
+    package = training.output["Registered"]["ModelPackageArn"]
+    approvals.decide(runtime.client("sagemaker"), package, "approve", by="bench", reason="console benchmark")
+    deployment = runtime.run("DeploymentStateMachine", {"ModelPackageArn": package}, name="bench-deploy")
+    assert deployment.status == "SUCCEEDED", deployment.cause
+    runtime.save()
+    test_csv = runtime.local_path(training.output["Run"]["OutputS3Uri"]) / "preprocess" / "test" / "test.csv"
+    rows = load_rows(test_csv, dataset_config=ROOT / "ml" / "config" / "credit_data.yaml")
+    Traffic(runtime, ENDPOINT, rows, rate=500, labels_after=0.0, run_id="bench").send(count=len(rows.instances))
+    monitoring_input = {**_load_event("monitoring_state_machine_hourly"), "WindowHours": 2, "EndOffsetHours": 1,
+                        "MergeStartOffset": "-P1D", "MergeEndOffset": "-PT0S"}
+    monitoring = runtime.run("MonitoringStateMachine", monitoring_input, name="bench-monitor")
+    assert monitoring.status == "SUCCEEDED", monitoring.cause
+    runtime.endpoints.publish_metrics(runtime.client("cloudwatch"))
+    log(f"real runs done: training, deployment, {len(rows.instances)} scored, monitoring")
+
+    started = time.perf_counter()
+    sfn = runtime.client("stepfunctions")
+    deployment_arn = runtime.state_machine_arn("DeploymentStateMachine")
+    group = runtime.client("sagemaker").describe_model_package(ModelPackageName=package)["ModelPackageGroupName"]
+    pending = []
+    for index in range(executions):
+        missing = package.rsplit("/", 1)[0] + f"/{10_000 + index}"
+        pending.append(sfn.start_execution(stateMachineArn=deployment_arn, name=f"bench-missing-{index:04d}",
+                                           input=json.dumps({"ModelPackageArn": missing}))["executionArn"])
+        if len(pending) >= 25:  # a few at a time: each runs in a thread of the engine
+            for arn in pending:
+                runtime.wait(arn)
+            pending = []
+    for arn in pending:
+        runtime.wait(arn)
+    log(f"{executions} deployment executions in {time.perf_counter() - started:.0f} s")
+
+    started = time.perf_counter()
+    s3 = runtime.client("s3")
+    real_prefix = monitoring.output["Run"]["ReportS3Uri"].split(f"s3://{artifacts}/", 1)[1]
+    copies = {item["Key"][len(real_prefix):]: s3.get_object(Bucket=artifacts, Key=item["Key"])["Body"].read()
+              for item in s3.list_objects_v2(Bucket=artifacts, Prefix=real_prefix).get("Contents", [])
+              if not item["Key"][len(real_prefix):].startswith("data-quality/")}
+    baseline_uri = monitoring.output["Context"]["BaselineS3Uri"]
+    runtime.save()
+    baseline_dir = runtime.local_path(baseline_uri)
+    spec = importlib.util.spec_from_file_location("bench_monitor_data_quality", ROOT / "ml" / "monitor_data_quality.py")
+    monitor = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(monitor)
+    held_out = pd.read_csv(test_csv)
+    features = [c for c in held_out.columns if c in {f["name"] for f in json.loads((baseline_dir / "statistics.json").read_text())["features"]}]
+    now = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    with tempfile.TemporaryDirectory() as scratch:
+        for period in range(1, periods):
+            sample = held_out[features].sample(n=500, replace=True, random_state=period)
+            shift = 1.0 + max(0, period - (periods - 30)) * 0.05  # the last 30 periods drift, more and more
+            sample["Income"] = sample["Income"] * shift
+            capture, out = Path(scratch) / f"c{period}", Path(scratch) / f"o{period}"
+            capture.mkdir()
+            sample.to_csv(capture / "capture.csv", index=False)
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = monitor.main(["--input-dir", str(capture), "--baseline-dir", str(baseline_dir), "--output-dir", str(out),
+                                     "--endpoint", ENDPOINT, "--schedule", SCHEDULE])
+            assert code == 0, f"monitor_data_quality failed for period {period}"
+            hour = now - dt.timedelta(hours=periods - period)
+            prefix = f"monitoring/{ENDPOINT}/{SCHEDULE}/{hour:%Y/%m/%d/%H}/bench-period-{period:03d}/"
+            for path in sorted(out.iterdir()):
+                s3.put_object(Bucket=artifacts, Key=f"{prefix}data-quality/{path.name}", Body=path.read_bytes())
+            for rest, body in copies.items():
+                s3.put_object(Bucket=artifacts, Key=prefix + rest, Body=body)
+    log(f"{periods - 1} more monitoring periods in {time.perf_counter() - started:.0f} s")
+    return {"training": training.execution_arn, "package": package, "group": group, "deployment_machine": "sagestep-dev-deployment"}
+
+
+def measure(runtime: Any, facts: dict[str, Any], repeat: int) -> list[dict[str, Any]]:
+    from werkzeug.test import Client
+
+    from sagestep.console import create_app
+
+    app = create_app(runtime.client, runtime.workspace.root, {"ArtifactsBucket": runtime.bucket("ArtifactsBucket")})
+    last: list[Any] = []
+    app.on_request = lambda calls: last.__setitem__(slice(None), calls)
+    client = Client(app)
+    training = facts["training"]
+    pages = [
+        ("executions (all machines)", "/executions"),
+        ("executions of one machine (1,000)", f"/executions?machine={facts['deployment_machine']}"),
+        ("executions, failed only", f"/executions?machine={facts['deployment_machine']}&status=FAILED"),
+        ("execution graph (training)", f"/execution/{training}"),
+        ("state panel (training job)", f"/execution/{training}?state=Train+model&fragment=state"),
+        ("execution live update", f"/execution/{training}?fragment=live"),
+        ("registry", "/registry"),
+        ("registry group", f"/registry/group/{facts['group']}"),
+        ("model package", f"/registry/package/{facts['package']}"),
+        ("endpoints", "/endpoints"),
+        ("endpoint", f"/endpoints/{ENDPOINT}"),
+        ("monitoring", "/monitoring"),
+        (f"monitoring schedule ({SCHEDULE}, 100 runs)", f"/monitoring/{ENDPOINT}/{SCHEDULE}"),
+        ("feature over time (Income)", f"/monitoring/{ENDPOINT}/{SCHEDULE}/feature/Income"),
+        ("notifications and events", "/notifications"),
+    ]
+    rows = []
+    for label, url in pages:
+        samples, floors, calls_seen = [], [], []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            response = client.get(url)
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 200, f"{url}: {response.status_code} {response.get_data(as_text=True)[:500]}"
+            timing = response.headers.get("Server-Timing", "")
+            made = list(last)
+            samples.append(elapsed)
+            floors.append(_replay(app, made))
+            calls_seen.append(len(made))
+        warm = samples[1:] or samples
+        warm_floor = floors[1:] or floors
+        rows.append({"page": label, "url": url, "cold_ms": round(samples[0] * 1000, 1), "cold_floor_ms": round(floors[0] * 1000, 1),
+                     "cold_calls": calls_seen[0], "warm_ms": round(statistics.median(warm) * 1000, 1),
+                     "warm_floor_ms": round(statistics.median(warm_floor) * 1000, 1), "warm_calls": calls_seen[-1],
+                     "server_timing": timing})
+        print(f"{label:42s} cold {rows[-1]['cold_ms']:8.1f} ms (floor {rows[-1]['cold_floor_ms']:7.1f}, {calls_seen[0]:3d} calls)"
+              f"   warm {rows[-1]['warm_ms']:7.1f} ms (floor {rows[-1]['warm_floor_ms']:7.1f}, {calls_seen[-1]:3d} calls)", flush=True)
+    return rows
+
+
+def _replay(app: Any, calls: list[Any]) -> float:
+    """The same API calls, made directly through the console's clients: what any page showing these facts costs."""
+    from botocore import xform_name
+
+    started = time.perf_counter()
+    for call in calls:
+        client = app.sources.client(call.service)
+        getattr(client, xform_name(call.operation))(**copy.deepcopy(call.params))
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--executions", type=int, default=1000)
+    parser.add_argument("--periods", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT / "src"))
+    from sagestep.local import LocalRuntime
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as workspace, LocalRuntime(ROOT, workspace=Path(workspace), time_scale=0.01) as runtime:
+        facts = build(runtime, args.executions, args.periods, lambda m: print(f"[{time.perf_counter() - started:6.0f} s] {m}", flush=True))
+        rows = measure(runtime, facts, args.repeat)
+    worst = max(r["warm_ms"] for r in rows)
+    result = {
+        "benchmark": "console", "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {platform.python_version()}", "executions": args.executions + 7,
+        "monitoring_periods": args.periods, "repeat": args.repeat, "goal_ms": GOAL_MS, "pages": rows,
+        "worst_warm_ms": worst, "pages_over_goal_warm": [r["page"] for r in rows if r["warm_ms"] > GOAL_MS],
+        "pages_over_goal_cold": [r["page"] for r in rows if r["cold_ms"] > GOAL_MS],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "console.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"worst warm page {worst:.0f} ms (goal {GOAL_MS:.0f} ms); over the goal cold: {result['pages_over_goal_cold'] or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
