@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import mimetypes
 import time
@@ -18,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
-from markupsafe import Markup
 from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
 from werkzeug.routing import Map, MapAdapter, Rule
 from werkzeug.utils import redirect
@@ -30,6 +30,7 @@ from sagestep.console.monitoring import CHECKS, Monitoring
 from sagestep.console.sources import API_CALLS, TERMINAL, ApiCall, Sources, iter_status_transitions, job_reference, parse_s3_uri
 
 HERE = Path(__file__).parent
+LOG = logging.getLogger("sagestep.console")
 EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 PAGE_SIZE = 25
 POLL_MS = 2000
@@ -88,15 +89,12 @@ class Console:
         started = time.perf_counter()
         try:
             endpoint, values = adapter.match()
-            if request.args.get("__profile"):
-                import cProfile, pstats, io
-                prof = cProfile.Profile()
-                response = prof.runcall(getattr(self, f"view_{endpoint}"), request, adapter, **values)
-                out = io.StringIO(); pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(35); open("/tmp/i13/profile.txt", "w").write(out.getvalue())
-            else:
-                response = getattr(self, f"view_{endpoint}")(request, adapter, **values)
+            response = getattr(self, f"view_{endpoint}")(request, adapter, **values)
         except HTTPException as exc:
             response = self._error(request, adapter, exc.code or 500, exc.description or exc.name)
+        except Exception as exc:  # noqa: BLE001 - one line for the person, the traceback for the server's log
+            LOG.exception("console: %s %s failed", request.method, request.path)
+            response = self._error(request, adapter, 502, f"the cloud's API could not answer this page: {type(exc).__name__}: {exc}"[:500])
         finally:
             API_CALLS.reset(token)
         if self.on_request is not None:
@@ -268,6 +266,8 @@ class Console:
         lineage = [(k, props[k]) for k in sorted(props) if k.startswith(("Data", "Input", "Code", "Config", "Execution",
                                                                            "Training", "Model", "Algorithm", "Dataset"))]
         related = self._package_executions(arn, props)
+        if request.args.get("fragment") == "executions":
+            return self.render(request, adapter, "package_executions.html.j2", related=related)
         return self.render(
             request, adapter, "package.html.j2", http_status=status, package=package, props=props, metrics=metrics,
             history=approval_history(package), report=report if report_exists else None, run_prefix=run_prefix,
@@ -338,7 +338,7 @@ class Console:
         created = endpoint.get("CreationTime") or dt.datetime.now(dt.timezone.utc)
         metrics = endpoint_metrics(self.sources, name, [v["VariantName"] for v in variants] + [v["VariantName"] for v in shadows],
                                    created)
-        capture = capture_volume(self.sources, config)
+        capture = capture_volume(self.sources, config, name)
         return self.render(request, adapter, "endpoint.html.j2", endpoint=endpoint, config=config, variants=variants,
                            shadows=shadows, metrics=metrics, capture=capture,
                            tests=[t for t in self._ab_tests() if t.get("endpoint") in (None, name)])
@@ -696,30 +696,25 @@ def endpoint_metrics(sources: Sources, endpoint: str, variants: list[str], since
     return {"charts": out_charts, "table": table, "labels": labels, "period": period, "percentiles": percentiles}
 
 
-def capture_volume(sources: Sources, config: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Data capture files and bytes per variant under the config's DestinationS3Uri."""
+def capture_volume(sources: Sources, config: Mapping[str, Any], endpoint: str) -> dict[str, Any] | None:
+    """Data capture files and bytes per variant under `<DestinationS3Uri>/<endpoint>/<variant>/` (SageMaker's layout;
+    variants of earlier configs, e.g. an A/B test's, are listed too)."""
     capture = config.get("DataCaptureConfig") or {}
     destination = capture.get("DestinationS3Uri")
     if not destination:
         return None
     try:
-        bucket, prefix = parse_s3_uri(destination.rstrip("/") + "/" + config.get("EndpointName", "") )
+        bucket, prefix = parse_s3_uri(f"{destination.rstrip('/')}/{endpoint}/")
     except ValueError:
         return None
+    current = {v.get("VariantName") for v in config.get("ProductionVariants", []) + (config.get("ShadowProductionVariants") or [])}
     variants: dict[str, dict[str, Any]] = {}
-    endpoint_names = {v.get("VariantName") for v in config.get("ProductionVariants", [])}
-    base_bucket, base_prefix = parse_s3_uri(destination.rstrip("/") + "/")
-    for endpoint_prefix in sources.list_prefixes(base_bucket, base_prefix):
-        for variant_prefix in sources.list_prefixes(base_bucket, endpoint_prefix):
-            variant = variant_prefix.rstrip("/").rsplit("/", 1)[-1]
-            hours = sources.list_prefixes(base_bucket, variant_prefix)
-            stats = variants.setdefault(f"{endpoint_prefix.rstrip('/').rsplit('/', 1)[-1]}/{variant}", {"files": 0, "bytes": 0, "current": variant in endpoint_names})
-            for item in sources.list_keys(base_bucket, variant_prefix):
-                stats["files"] += 1
-                stats["bytes"] += int(item.get("Size", 0))
-            stats["years"] = len(hours)
+    for variant_prefix in sources.list_prefixes(bucket, prefix):
+        variant = variant_prefix.rstrip("/").rsplit("/", 1)[-1]
+        items = sources.list_keys(bucket, variant_prefix)
+        variants[variant] = {"files": len(items), "bytes": sum(int(i.get("Size", 0)) for i in items), "current": variant in current}
     return {"destination": destination, "sampling": capture.get("InitialSamplingPercentage"), "variants": variants,
-            "enabled": capture.get("EnableCapture", True), "bucket": bucket, "prefix": prefix}
+            "enabled": capture.get("EnableCapture", True)}
 
 
 def _metric_chart(labels: list[str], metrics: list[dict[str, Any]], names: tuple[str, ...] | None, *, title: str,
@@ -798,6 +793,3 @@ def _short_arn(value: Any) -> str:
         return f"{group} v{version}"
     return text.rsplit(":", 1)[-1].rsplit("/", 1)[-1] if text.startswith("arn:") else text
 
-
-def markup(text: str) -> Markup:
-    return Markup(text)

@@ -32,14 +32,12 @@ class Run:
     execution: str
     prefix: str
     files: dict[str, tuple[str, str, dt.datetime]] = dataclasses.field(default_factory=dict)  # rest -> (key, etag, modified)
+    label: str = ""
 
     @property
     def finished_at(self) -> dt.datetime:
         return max((f[2] for f in self.files.values()), default=self.hour)
 
-    @property
-    def label(self) -> str:
-        return self.finished_at.strftime("%m-%d %H:%M:%S")
 
 
 class Monitoring:
@@ -88,7 +86,11 @@ class Monitoring:
                 modified = modified.replace(tzinfo=dt.timezone.utc)
             run.files[match["rest"]] = (item["Key"], item["ETag"].strip('"'), modified)
         ordered = sorted((r for r in runs.values() if any(f.endswith("summary.json") for f in r.files)),
-                         key=lambda r: (r.finished_at, r.execution))
+                         key=lambda r: (r.hour, r.finished_at, r.execution))
+        # A run is named by its window (the hour folder); runs sharing a window (re-runs, tests) by when they ended.
+        shared = len({r.hour for r in ordered}) < len(ordered)
+        for run in ordered:
+            run.label = run.finished_at.strftime("%m-%d %H:%M:%S") if shared else run.hour.strftime("%m-%d %H:00")
         with self._lock:
             self._listing[key] = (time.monotonic(), ordered)
         return ordered
