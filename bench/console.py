@@ -46,7 +46,7 @@ def _load_event(name: str) -> dict[str, Any]:
     return json.loads((ROOT / "events" / f"{name}.json").read_text())
 
 
-def build(runtime: Any, executions: int, periods: int, log: Any) -> dict[str, Any]:
+def build(runtime: Any, executions: int, periods: int, scratch_dir: Path, log: Any) -> dict[str, Any]:
     import pandas as pd
 
     from sagestep.local.traffic import Traffic, load_rows
@@ -61,15 +61,14 @@ def build(runtime: Any, executions: int, periods: int, log: Any) -> dict[str, An
     approvals.decide(runtime.client("sagemaker"), package, "approve", by="bench", reason="console benchmark")
     deployment = runtime.run("DeploymentStateMachine", {"ModelPackageArn": package}, name="bench-deploy")
     assert deployment.status == "SUCCEEDED", deployment.cause
-    runtime.save()
-    test_csv = runtime.local_path(training.output["Run"]["OutputS3Uri"]) / "preprocess" / "test" / "test.csv"
+    test_csv = _download(runtime, training.output["Run"]["OutputS3Uri"] + "preprocess/test/test.csv", scratch_dir / "test.csv")
     rows = load_rows(test_csv, dataset_config=ROOT / "ml" / "config" / "credit_data.yaml")
     Traffic(runtime, ENDPOINT, rows, rate=500, labels_after=0.0, run_id="bench").send(count=len(rows.instances))
     monitoring_input = {**_load_event("monitoring_state_machine_hourly"), "WindowHours": 2, "EndOffsetHours": 1,
                         "MergeStartOffset": "-P1D", "MergeEndOffset": "-PT0S"}
     monitoring = runtime.run("MonitoringStateMachine", monitoring_input, name="bench-monitor")
     assert monitoring.status == "SUCCEEDED", monitoring.cause
-    runtime.endpoints.publish_metrics(runtime.client("cloudwatch"))
+    runtime.sync_from_disk()  # the endpoint's invocation metrics into CloudWatch now
     log(f"real runs done: training, deployment, {len(rows.instances)} scored, monitoring")
 
     started = time.perf_counter()
@@ -91,8 +90,10 @@ def build(runtime: Any, executions: int, periods: int, log: Any) -> dict[str, An
               for item in s3.list_objects_v2(Bucket=artifacts, Prefix=real_prefix).get("Contents", [])
               if not item["Key"][len(real_prefix):].startswith("data-quality/")}
     baseline_uri = monitoring.output["Context"]["BaselineS3Uri"]
-    runtime.save()
-    baseline_dir = runtime.local_path(baseline_uri)
+    baseline_dir = scratch_dir / "baseline"
+    baseline_dir.mkdir()
+    for name in ("statistics.json", "constraints.json"):
+        _download(runtime, baseline_uri.rstrip("/") + "/" + name, baseline_dir / name)
     spec = importlib.util.spec_from_file_location("bench_monitor_data_quality", ROOT / "ml" / "monitor_data_quality.py")
     monitor = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
@@ -100,26 +101,31 @@ def build(runtime: Any, executions: int, periods: int, log: Any) -> dict[str, An
     held_out = pd.read_csv(test_csv)
     features = [c for c in held_out.columns if c in {f["name"] for f in json.loads((baseline_dir / "statistics.json").read_text())["features"]}]
     now = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
-    with tempfile.TemporaryDirectory() as scratch:
-        for period in range(1, periods):
-            sample = held_out[features].sample(n=500, replace=True, random_state=period)
-            shift = 1.0 + max(0, period - (periods - 30)) * 0.05  # the last 30 periods drift, more and more
-            sample["Income"] = (sample["Income"] * shift).round().astype("Int64")  # stays Integral, as the baseline
-            capture, out = Path(scratch) / f"c{period}", Path(scratch) / f"o{period}"
-            capture.mkdir()
-            sample.to_csv(capture / "capture.csv", index=False)
-            with contextlib.redirect_stdout(io.StringIO()):
-                code = monitor.main(["--input-dir", str(capture), "--baseline-dir", str(baseline_dir), "--output-dir", str(out),
-                                     "--endpoint", ENDPOINT, "--schedule", SCHEDULE])
-            assert code == 0, f"monitor_data_quality failed for period {period}"
-            hour = now - dt.timedelta(hours=periods - period)
-            prefix = f"monitoring/{ENDPOINT}/{SCHEDULE}/{hour:%Y/%m/%d/%H}/bench-period-{period:03d}/"
-            for path in sorted(out.iterdir()):
-                s3.put_object(Bucket=artifacts, Key=f"{prefix}data-quality/{path.name}", Body=path.read_bytes())
-            for rest, body in copies.items():
-                s3.put_object(Bucket=artifacts, Key=prefix + rest, Body=body)
+    for period in range(1, periods):
+        sample = held_out[features].sample(n=500, replace=True, random_state=period)
+        shift = 1.0 + max(0, period - (periods - 30)) * 0.05  # the last 30 periods drift, more and more
+        sample["Income"] = (sample["Income"] * shift).round().astype("Int64")  # stays Integral, as the baseline
+        capture, out = scratch_dir / f"c{period}", scratch_dir / f"o{period}"
+        capture.mkdir()
+        sample.to_csv(capture / "capture.csv", index=False)
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = monitor.main(["--input-dir", str(capture), "--baseline-dir", str(baseline_dir), "--output-dir", str(out),
+                                 "--endpoint", ENDPOINT, "--schedule", SCHEDULE])
+        assert code == 0, f"monitor_data_quality failed for period {period}"
+        hour = now - dt.timedelta(hours=periods - period)
+        prefix = f"monitoring/{ENDPOINT}/{SCHEDULE}/{hour:%Y/%m/%d/%H}/bench-period-{period:03d}/"
+        for path in sorted(out.iterdir()):
+            s3.put_object(Bucket=artifacts, Key=f"{prefix}data-quality/{path.name}", Body=path.read_bytes())
+        for rest, body in copies.items():
+            s3.put_object(Bucket=artifacts, Key=prefix + rest, Body=body)
     log(f"{periods - 1} more monitoring periods in {time.perf_counter() - started:.0f} s")
     return {"training": training.execution_arn, "package": package, "group": group, "deployment_machine": "sagestep-dev-deployment"}
+
+
+def _download(runtime: Any, s3_uri: str, path: Path) -> Path:
+    bucket, key = s3_uri[5:].split("/", 1)
+    path.write_bytes(runtime.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    return path
 
 
 def measure(runtime: Any, facts: dict[str, Any], repeat: int) -> list[dict[str, Any]]:
@@ -197,8 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     from sagestep.local import LocalRuntime
 
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as workspace, LocalRuntime(ROOT, workspace=Path(workspace), time_scale=0.01) as runtime:
-        facts = build(runtime, args.executions, args.periods, lambda m: print(f"[{time.perf_counter() - started:6.0f} s] {m}", flush=True))
+    with tempfile.TemporaryDirectory() as workspace, tempfile.TemporaryDirectory() as scratch, \
+            LocalRuntime(ROOT, workspace=Path(workspace), time_scale=0.01) as runtime:
+        facts = build(runtime, args.executions, args.periods, Path(scratch), lambda m: print(f"[{time.perf_counter() - started:6.0f} s] {m}", flush=True))
+        if hasattr(runtime, "save"):  # the in-process runtime of before issue 11 writes the workspace only when told
+            runtime.save()
         rows = measure(runtime, facts, args.repeat)
     worst = max(r["warm_ms"] for r in rows)
     result = {

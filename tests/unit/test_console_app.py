@@ -130,12 +130,16 @@ def test_event_log_is_optional_and_bad_lines_are_skipped(tmp_path):
     sources = Sources({}, tmp_path)
     assert sources.event_log() == [] and sources.execution_causes() == {}
     execution = "arn:aws:states:us-east-1:123456789012:execution:deploy:abc"
-    lines = [
-        json.dumps({"time": "2026-11-29T08:00:00Z", "event": {"source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change",
-                    "resources": [ARN], "detail": {"ModelPackageArn": ARN}},
-                    "matches": [{"rule": "DeployOnApproval", "target": "arn:...:stateMachine:deploy", "executionArn": execution}]}),
+    approval = {"version": "0", "id": "e-1", "detail-type": "SageMaker Model Package State Change", "source": "aws.sagemaker",
+                "time": "2026-11-29T08:00:00Z", "resources": [ARN], "detail": {"ModelPackageArn": ARN, "ModelApprovalStatus": "Approved"}}
+    lines = [  # as the local cloud's EventBridge writes them (sagestep.local.bus)
+        json.dumps({"type": "event", "received": "2026-11-29T08:00:00.1+00:00", "origin": "sagemaker:UpdateModelPackage",
+                    "event": approval, "matched": ["DeployOnApproval"], "matched_disabled": []}),
         "{not json",
-        json.dumps({"time": "2026-11-29T09:00:00Z", "event": {"source": "aws.scheduler", "detail-type": "Scheduled Event"}, "matches": []}),
+        json.dumps({"type": "delivery", "event_id": "e-1", "rule": "DeployOnApproval", "target": "arn:...:stateMachine:deploy",
+                    "execution": execution, "attempts": 1}),
+        json.dumps({"type": "event", "origin": "schedule", "event": {"id": "e-2", "schedule": "MonitorOnSchedule",
+                    "time": "2026-11-29T09:00:00Z"}, "matched": ["MonitorOnSchedule"]}),
     ]
     (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n")
     events = sources.event_log()
@@ -155,3 +159,22 @@ def test_chart_marks_points_above_the_threshold_and_describes_itself():
     assert "distance at c: 0.45 (above threshold)" in svg
     assert "1 point(s) above it" in svg
     assert (fmt(4355.0), fmt(0.000123), fmt(0.84636), fmt(None)) == ("4,355", "0.00012", "0.8464", "–")
+
+
+def test_feature_digest_reads_quantiles_from_the_kll_sketch_and_drift_from_the_report(credit_data):
+    from sagestep.console.monitoring import digest
+    from sagestep.monitoring.statistics import compute_statistics
+
+    # GIVEN Model Monitor statistics of the real credit data's incomes and a drift report flagging them
+    statistics = compute_statistics(credit_data[["Income", "Home"]])
+    drift = {"features": [{"name": "Income", "distance": 0.31, "threshold": 0.1, "psi": 0.4, "flagged": True}]}
+    # WHEN the console digests them
+    income = digest(statistics, drift)["Income"]
+    # THEN the quantiles agree with the data (KLL keeps every item below its capacity) and missing % is exact
+    present = credit_data["Income"].dropna()
+    assert income["p50"] == pytest.approx(present.quantile(0.5, interpolation="lower"), rel=0.02)
+    assert income["p05"] <= income["p25"] <= income["p50"] <= income["p75"] <= income["p95"]
+    assert income["missing_pct"] == pytest.approx(100 * credit_data["Income"].isna().mean())
+    assert (income["distance"], income["threshold"], income["flagged"]) == (0.31, 0.1, True)
+    home = digest(statistics, drift)["Home"]
+    assert home["top"][0][0] == credit_data["Home"].mode()[0] and "distance" not in home

@@ -101,7 +101,8 @@ class EventRecord:
     detail_type: str
     resources: tuple[str, ...]
     detail: Mapping[str, Any]
-    matches: tuple[Mapping[str, Any], ...]  # {"rule", "target", "executionArn"?, "error"?}
+    matches: tuple[Mapping[str, Any], ...]  # {"rule", "target", "executionArn", "error"}: one per delivery
+    origin: str = ""  # what emitted it locally: s3:PutObject, sagemaker:UpdateModelPackage, states, schedule, PutEvents
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -195,19 +196,13 @@ class Sources:
         return cached if cached is not None else self._graphs.put(key, definition_graph(definition))
 
     def start_cause(self, execution_arn: str, execution_input: Any = None) -> StartCause:
-        """Resolved in this order: the event log (a rule or schedule started it), the input's
-        AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID (a parent execution did), else a client."""
-        match = self.execution_causes().get(execution_arn)
-        if match is not None:
-            return match
-        if isinstance(execution_input, str):
-            try:
-                execution_input = json.loads(execution_input)
-            except ValueError:
-                execution_input = None
-        if isinstance(execution_input, dict) and execution_input.get(STARTED_BY_EXECUTION):
-            parent = str(execution_input[STARTED_BY_EXECUTION])
-            return StartCause("execution", parent.rsplit(":", 1)[-1], f"started by execution {parent}", parent)
+        """Who started an execution: the first resolver that knows wins, else a client. Resolvers, in order: the
+        event log (an EventBridge rule or schedule started it), the input's AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID
+        (a parent execution did). Another source of causes is one more function in `CAUSE_RESOLVERS`."""
+        for resolve in CAUSE_RESOLVERS:
+            cause = resolve(self, execution_arn, execution_input)
+            if cause is not None:
+                return cause
         return CLIENT
 
     # ------------------------------------------------------------------------------------------------ SageMaker
@@ -435,9 +430,10 @@ class Sources:
         return rows[::-1]
 
     def event_log(self, limit: int = 500) -> list[EventRecord]:
-        """Recent events (newest first) from `<workspace>/events.jsonl`, which the local cloud's EventBridge writes:
-        one JSON object a line, {"time", "event": <the event as AWS shapes it>, "matches": [{"rule", "target",
-        "executionArn"?, "error"?}]} (an event no rule matched has `matches: []`). Absent file: no events yet."""
+        """Recent events (newest first) from `<workspace>/events.jsonl`, which the local cloud's EventBridge appends
+        to: `{"type": "event", "received", "origin", "event": <the event as AWS shapes it>, "matched": [rule names]}`
+        for each event, then `{"type": "delivery", "event_id", "rule", "target", "execution" | "error", "message"}`
+        for each delivery to a target. No file: no events yet. Lines that are not JSON are skipped."""
         if self.workspace is None:
             return []
         path = self.workspace / "events.jsonl"
@@ -447,49 +443,82 @@ class Sources:
             return []
         if self._event_log is not None and self._event_log[:2] == (stat.st_mtime, stat.st_size):
             return self._event_log[2][:limit]
-        records = []
-        for line in _tail_lines(path, 5000):
-            record = _event_record(line)
-            if record is not None:
-                records.append(record)
-        records.reverse()
+        records = parse_event_log(_tail_lines(path, 20_000))
         self._event_log = (stat.st_mtime, stat.st_size, records)
         return records[:limit]
 
     def execution_causes(self) -> dict[str, StartCause]:
         causes: dict[str, StartCause] = {}
-        for record in self.event_log(limit=5000):
+        for record in self.event_log(limit=20_000):
             for match in record.matches:
                 arn = match.get("executionArn")
                 if not arn or arn in causes:
                     continue
-                scheduled = record.detail_type in ("Scheduled Event",) or record.source in ("aws.events", "aws.scheduler")
-                kind = "schedule" if scheduled else "rule"
-                causes[str(arn)] = StartCause(kind, str(match.get("rule", "?")),
-                                              f"{record.detail_type} from {record.source} at {record.time}")
+                scheduled = record.origin == "schedule" or record.detail_type == "Scheduled Event"
+                what = "schedule" if scheduled else f"{record.detail_type} from {record.source}"
+                causes[str(arn)] = StartCause("schedule" if scheduled else "rule", str(match.get("rule", "?")),
+                                              f"{what} at {record.time}")
         return causes
 
 
-def _event_record(line: str) -> EventRecord | None:
-    try:
-        raw = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(raw, dict):
-        return None
-    event = raw.get("event") if isinstance(raw.get("event"), dict) else raw
-    matches = raw.get("matches", raw.get("rules", []))
-    normalised = []
-    for match in matches if isinstance(matches, list) else []:
-        normalised.append(match if isinstance(match, dict) else {"rule": str(match)})
-    return EventRecord(
-        time=str(raw.get("time") or event.get("time") or ""),
-        source=str(event.get("source", "")),
-        detail_type=str(event.get("detail-type", "")),
-        resources=tuple(str(r) for r in event.get("resources") or []),
-        detail=event.get("detail") if isinstance(event.get("detail"), dict) else {},
-        matches=tuple(normalised),
-    )
+def parse_event_log(lines: list[str]) -> list[EventRecord]:
+    """EventRecords, newest first, each with its deliveries (`matches`: rule, target, executionArn or error)."""
+    events: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    deliveries: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        try:
+            raw = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(raw, dict):
+            continue
+        if raw.get("type") == "delivery":
+            deliveries.setdefault(str(raw.get("event_id")), []).append(raw)
+        elif isinstance(raw.get("event"), dict):
+            key = str(raw["event"].get("id") or f"line-{len(order)}")
+            events[key] = raw
+            order.append(key)
+    records = []
+    for key in reversed(order):
+        raw = events[key]
+        event = raw["event"]
+        delivered = deliveries.get(key, [])
+        matches = [{"rule": d.get("rule"), "target": d.get("target"), "executionArn": d.get("execution"),
+                    "error": " ".join(str(d[k]) for k in ("error", "message") if d.get(k)) or None} for d in delivered]
+        delivered_rules = {d.get("rule") for d in delivered}
+        matches += [{"rule": name, "target": None, "executionArn": None, "error": None}
+                    for name in raw.get("matched") or [] if name not in delivered_rules]
+        detail_type = str(event.get("detail-type") or ("Scheduled Event" if raw.get("origin") == "schedule" else ""))
+        records.append(EventRecord(
+            time=str(event.get("time") or raw.get("received") or ""),
+            source=str(event.get("source") or ("schedule " + str(event.get("schedule", "")) if event.get("schedule") else "")),
+            detail_type=detail_type,
+            resources=tuple(str(r) for r in event.get("resources") or []),
+            detail=event.get("detail") if isinstance(event.get("detail"), dict) else {},
+            matches=tuple(matches),
+            origin=str(raw.get("origin", "")),
+        ))
+    return records
+
+
+def _cause_from_event_log(sources: Sources, execution_arn: str, _input: Any) -> StartCause | None:
+    return sources.execution_causes().get(execution_arn)
+
+
+def _cause_from_input(_sources: Sources, _arn: str, execution_input: Any) -> StartCause | None:
+    if isinstance(execution_input, str):
+        try:
+            execution_input = json.loads(execution_input)
+        except ValueError:
+            return None
+    if isinstance(execution_input, dict) and execution_input.get(STARTED_BY_EXECUTION):
+        parent = str(execution_input[STARTED_BY_EXECUTION])
+        return StartCause("execution", parent.rsplit(":", 1)[-1], f"started by execution {parent}", parent)
+    return None
+
+
+CAUSE_RESOLVERS: tuple[Callable[[Sources, str, Any], StartCause | None], ...] = (_cause_from_event_log, _cause_from_input)
 
 
 def _tail_lines(path: Path, count: int, block: int = 1 << 16) -> list[str]:
