@@ -158,7 +158,7 @@ def shot(page, name: str, docs_name: str | None = None) -> None:
     if docs_name and os.environ.get("SAGESTEP_DOCS_SCREENSHOTS") == "1":
         DOCS.mkdir(exist_ok=True)
         size = page.viewport_size
-        page.set_viewport_size({"width": 1400, "height": 1250})
+        page.set_viewport_size({"width": 1400, "height": 1480})
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(DOCS / docs_name), full_page=False)
         page.set_viewport_size(size)

@@ -178,3 +178,41 @@ def test_feature_digest_reads_quantiles_from_the_kll_sketch_and_drift_from_the_r
     assert (income["distance"], income["threshold"], income["flagged"]) == (0.31, 0.1, True)
     home = digest(statistics, drift)["Home"]
     assert home["top"][0][0] == credit_data["Home"].mode()[0] and "distance" not in home
+
+
+def test_monitoring_runs_are_relisted_from_the_newest_window_hour_only(monkeypatch):
+    import datetime as dt
+
+    from sagestep.console import monitoring
+
+    base = "monitoring/ep/hourly/"
+    stamp = dt.datetime(2026, 11, 29, 8, tzinfo=dt.timezone.utc)
+
+    def run_keys(hour: int, execution: str) -> list[dict]:
+        return [{"Key": f"{base}2026/11/29/{hour:02d}/{execution}/{rest}", "ETag": '"e"', "LastModified": stamp}
+                for rest in ("data-quality/summary.json", "data-quality/statistics.json")]
+
+    class Listing:
+        def __init__(self) -> None:
+            self.keys = run_keys(6, "run-a") + run_keys(7, "run-b")
+            self.calls: list[str | None] = []
+
+        def artifacts_bucket(self) -> str:
+            return "artifacts"
+
+        def list_keys(self, bucket: str, prefix: str, start_after: str | None = None) -> list[dict]:
+            self.calls.append(start_after)
+            return sorted((k for k in self.keys if k["Key"].startswith(prefix) and k["Key"] > (start_after or "")), key=lambda k: k["Key"])
+
+    sources = Listing()
+    monitor = monitoring.Monitoring(sources)  # type: ignore[arg-type]
+    assert [r.execution for r in monitor.runs("ep", "hourly")] == ["run-a", "run-b"]
+    # WHEN a new run lands (same window hour as the newest, and the next hour) and the listing is refreshed
+    sources.keys += run_keys(7, "run-c") + run_keys(8, "run-d")
+    monkeypatch.setattr(monitoring, "LISTING_TTL_SECONDS", 0.0)
+    runs = monitor.runs("ep", "hourly")
+    # THEN only the newest hour and later were listed, and every run is there
+    assert sources.calls == [None, f"{base}2026/11/29/07/"]
+    assert [r.execution for r in runs] == ["run-a", "run-b", "run-c", "run-d"]
+    # AND runs sharing a window (run-b, run-c) are named by when they ended
+    assert {r.label for r in runs} == {"11-29 08:00:00"}

@@ -79,6 +79,11 @@ class Console:
                                 ago=_ago, pct=_pct)
         self.env.globals.update(STATUSES=STATUSES, POLL_MS=POLL_MS)
 
+    def warm(self) -> int:
+        """Read what pages of long histories need into the caches (every monitoring run's summaries and feature
+        statistics), so the first visit is as fast as the next; run it in a daemon thread after create_app."""
+        return self.monitoring.warm()
+
     # ------------------------------------------------------------------------------------------------ WSGI
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -395,12 +400,10 @@ class Console:
         for endpoint_name, schedule in self.monitoring.schedules():
             runs = self.monitoring.runs(endpoint_name, schedule)
             last = runs[-1] if runs else None
-            violations = []
-            for run in runs:
-                summaries = self.monitoring.summaries(run)
-                violations.append(sum(int(s.get("Violations", 0) or 0) for s in summaries.values()))
+            summaries = self.monitoring.summaries(last) if last else {}
             schedules.append({"endpoint": endpoint_name, "schedule": schedule, "runs": len(runs), "last": last,
-                              "violations": violations, "spark": charts.sparkline(violations, label="violations per run")})
+                              "checks": {check: summaries.get(check) for check in CHECKS},
+                              "flagged": (summaries.get("data_quality") or {}).get("FlaggedFeatures") or []})
         return self.render(request, adapter, "monitoring.html.j2", schedules=schedules)
 
     def view_schedule(self, request: Request, adapter: MapAdapter, endpoint_name: str, schedule: str) -> Response:

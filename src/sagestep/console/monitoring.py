@@ -2,7 +2,9 @@
 MONITORING_FORMATS.md): `s3://<artifacts>/monitoring/<endpoint>/<schedule>/yyyy/mm/dd/hh/<execution>/` holds
 `data-quality/` (statistics, constraints, constraint_violations, drift_report, summary), `model-quality/` and
 `bias/` (each with summary.json) of one run. A run's files never change once written, so what is read from them is
-cached by ETag; the listing of runs is re-read at most every few seconds.
+cached by ETag. Keys sort by window hour, and a run writes into the hour folder of its window, which only moves
+forward: after one full listing, a refresh lists only the newest hour folder and what sorts after it (a few keys,
+whatever the history), and a full listing every few minutes catches a backfill into an older hour.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ CHECKS = {"data_quality": "data-quality", "model_quality": "model-quality", "bia
 _RUN = re.compile(r"^monitoring/(?P<endpoint>[^/]+)/(?P<schedule>[^/]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/"
                   r"(?P<h>\d{2})/(?P<execution>[^/]+)/(?P<rest>.+)$")
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-LISTING_TTL_SECONDS = 3.0
+LISTING_TTL_SECONDS = 2.0  # re-list at most this often (a page polled by several tabs lists once)
+FULL_LISTING_SECONDS = 300.0
+SCHEDULES_TTL_SECONDS = 30.0
 
 
 @dataclasses.dataclass
@@ -40,16 +44,57 @@ class Run:
 
 
 
+@dataclasses.dataclass
+class _Listing:
+    items: dict[str, dict[str, Any]]
+    full_at: float
+    checked: float = 0.0
+    runs: list[Run] = dataclasses.field(default_factory=list)
+
+
+def _hour_prefix(key: str) -> str:
+    match = _RUN.match(key)
+    return key[: len(key) - len(match["rest"]) - len(match["execution"]) - 1] if match else ""
+
+
+def _runs(items: Any) -> list[Run]:
+    runs: dict[str, Run] = {}
+    for item in items:
+        match = _RUN.match(item["Key"])
+        if not match:
+            continue
+        prefix = item["Key"][: len(item["Key"]) - len(match["rest"])]
+        run = runs.get(prefix)
+        if run is None:
+            hour = dt.datetime(int(match["y"]), int(match["m"]), int(match["d"]), int(match["h"]), tzinfo=dt.timezone.utc)
+            run = runs[prefix] = Run(match["endpoint"], match["schedule"], hour, match["execution"], prefix)
+        modified = item["LastModified"]
+        if modified.tzinfo is None:
+            modified = modified.replace(tzinfo=dt.timezone.utc)
+        run.files[match["rest"]] = (item["Key"], item["ETag"].strip('"'), modified)
+    ordered = sorted((r for r in runs.values() if any(f.endswith("summary.json") for f in r.files)),
+                     key=lambda r: (r.hour, r.finished_at, r.execution))
+    # A run is named by its window (the hour folder); runs sharing a window (re-runs, tests) by when they ended.
+    shared = len({r.hour for r in ordered}) < len(ordered)
+    for run in ordered:
+        run.label = run.finished_at.strftime("%m-%d %H:%M:%S") if shared else run.hour.strftime("%m-%d %H:00")
+    return ordered
+
+
 class Monitoring:
     def __init__(self, sources: Sources) -> None:
         self.sources = sources
-        self._listing: dict[tuple[str, str, str], tuple[float, list[Run]]] = {}
+        self._listing: dict[tuple[str, str, str], _Listing] = {}
+        self._schedules: tuple[float, list[tuple[str, str]]] | None = None
         self._digests = _LRU(20_000)
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------------------------------------- discovery
 
     def schedules(self) -> list[tuple[str, str]]:
+        with self._lock:
+            if self._schedules is not None and time.monotonic() - self._schedules[0] < SCHEDULES_TTL_SECONDS:
+                return self._schedules[1]
         bucket = self.sources.artifacts_bucket()
         if bucket is None:
             return []
@@ -60,6 +105,8 @@ class Monitoring:
                 schedule = schedule_prefix.split("/")[2]
                 if schedule != "merged":
                     found.append((endpoint, schedule))
+        with self._lock:
+            self._schedules = (time.monotonic(), found)
         return found
 
     def runs(self, endpoint: str, schedule: str) -> list[Run]:
@@ -67,33 +114,37 @@ class Monitoring:
         if bucket is None:
             return []
         key = (bucket, endpoint, schedule)
+        base = f"monitoring/{endpoint}/{schedule}/"
         with self._lock:
-            cached = self._listing.get(key)
-        if cached is not None and time.monotonic() - cached[0] < LISTING_TTL_SECONDS:
-            return cached[1]
-        runs: dict[str, Run] = {}
-        for item in self.sources.list_keys(bucket, f"monitoring/{endpoint}/{schedule}/"):
-            match = _RUN.match(item["Key"])
-            if not match:
-                continue
-            prefix = item["Key"][: len(item["Key"]) - len(match["rest"])]
-            run = runs.get(prefix)
-            if run is None:
-                hour = dt.datetime(int(match["y"]), int(match["m"]), int(match["d"]), int(match["h"]), tzinfo=dt.timezone.utc)
-                run = runs[prefix] = Run(endpoint, schedule, hour, match["execution"], prefix)
-            modified = item["LastModified"]
-            if modified.tzinfo is None:
-                modified = modified.replace(tzinfo=dt.timezone.utc)
-            run.files[match["rest"]] = (item["Key"], item["ETag"].strip('"'), modified)
-        ordered = sorted((r for r in runs.values() if any(f.endswith("summary.json") for f in r.files)),
-                         key=lambda r: (r.hour, r.finished_at, r.execution))
-        # A run is named by its window (the hour folder); runs sharing a window (re-runs, tests) by when they ended.
-        shared = len({r.hour for r in ordered}) < len(ordered)
-        for run in ordered:
-            run.label = run.finished_at.strftime("%m-%d %H:%M:%S") if shared else run.hour.strftime("%m-%d %H:00")
+            listing = self._listing.get(key)
+            now = time.monotonic()
+            if listing is not None and now - listing.checked < LISTING_TTL_SECONDS:
+                return listing.runs
+        if listing is None or now - listing.full_at > FULL_LISTING_SECONDS:
+            items = {item["Key"]: item for item in self.sources.list_keys(bucket, base)}
+            listing = _Listing(items=items, full_at=now)
+        else:
+            newest_hour = max((_hour_prefix(k) for k in listing.items), default="")
+            fresh = self.sources.list_keys(bucket, base, start_after=newest_hour) if newest_hour else self.sources.list_keys(bucket, base)
+            items = {k: v for k, v in listing.items.items() if _hour_prefix(k) < newest_hour}
+            items.update({item["Key"]: item for item in fresh})
+            listing = _Listing(items=items, full_at=listing.full_at)
+        listing.runs = _runs(listing.items.values())
+        listing.checked = time.monotonic()
         with self._lock:
-            self._listing[key] = (time.monotonic(), ordered)
-        return ordered
+            self._listing[key] = listing
+        return listing.runs
+
+    def warm(self) -> int:
+        """Read every run's summaries and feature statistics once (into the caches), e.g. in a background thread when
+        the console starts, so the first look at a long history is as fast as the next. Returns the runs read."""
+        count = 0
+        for endpoint, schedule in self.schedules():
+            for run in self.runs(endpoint, schedule):
+                self.summaries(run)
+                self.feature_digest(run)
+                count += 1
+        return count
 
     # ---------------------------------------------------------------------------------------------- reading
 

@@ -346,10 +346,13 @@ class Sources:
 
     # ------------------------------------------------------------------------------------------------ S3
 
-    def list_keys(self, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    def list_keys(self, bucket: str, prefix: str, start_after: str | None = None) -> list[dict[str, Any]]:
         s3 = self.client("s3")
         items: list[dict[str, Any]] = []
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        for page in s3.get_paginator("list_objects_v2").paginate(**kwargs):
             items.extend(page.get("Contents", []))
         return items
 
