@@ -10,8 +10,10 @@ The workspace is built in the local runtime, as a user's would be:
   monitoring state machine writes them (one hour apart); their model-quality and bias reports are the real run's.
 
 Each page is requested through the console's WSGI app (in-process, no HTTP) `--repeat` times: the first request
-(cold: nothing of it cached) and the median of the rest (warm). Floor: the API calls that request made, replayed
-directly through the same boto3 clients right after it (so the page time minus the floor is the console's own cost).
+(cold: nothing of it cached, its templates not yet compiled) and the median of the rest (warm). Floor: the API calls
+that request made, replayed directly through the same boto3 clients right after it (so the page time minus the floor
+is the console's own cost). Then a fresh console runs `warm()` (as the local cloud does in the background at start)
+and the monitoring pages are visited once more: the first visit after warm-up.
 
     .venv/bin/python -m bench.console [--executions 1000] [--periods 100] [--repeat 5]
 

@@ -112,6 +112,11 @@
       kind.textContent = node.resource || node.type;
       makeSelectable(group, node);
     }
+    // Fit the pane, but never below 60% of the natural size: a long machine scrolls rather than becoming unreadable.
+    const available = Math.max(320, window.innerHeight * 0.84);
+    const scale = Math.max(0.6, Math.min(1, container.clientWidth / info.width, available / info.height));
+    svg.setAttribute("width", Math.round(info.width * scale));
+    svg.setAttribute("height", Math.round(info.height * scale));
     container.replaceChildren(svg);
     applyStatus(container, status);
   }
