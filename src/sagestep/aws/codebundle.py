@@ -28,7 +28,7 @@ _ML_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt"}
 _LIBRARY_SUFFIXES = {".py", ".typed"}
 # The packages of src/sagestep/ that Lambda functions, SageMaker jobs and the serving container import: the only
 # ones that ship (Lambda layer, job bundle, serving source dir). Everything else under src/sagestep/ (local/,
-# validate/, report/, cli/, stack/) is tooling, which runtime code never imports.
+# validate/, report/, cli/, stack/, console/) is tooling, which runtime code never imports.
 RUNTIME_PACKAGES = ("abtest", "aws", "monitoring", "registry", "serving", "training")
 _LIBRARY_ROOT_FILES = ("__init__.py", "py.typed")
 

@@ -22,6 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     events.add_argument("--json", action="store_true", help="the records as JSON")
     events.set_defaults(func=cmd_events)
 
+    console = commands.add_parser("console", help="the local cloud's console in a browser (prints its URL)")
+    console.add_argument("--workspace", type=Path, default=Path(".sagestep"))
+    console.add_argument("--open", action="store_true", help="also open it in the default browser")
+    console.set_defaults(func=cmd_console)
+
     up = commands.add_parser("up", help="run the local cloud in the foreground (127.0.0.1), until Ctrl-C",
                              description="A long-lived local AWS for this app: standard clients (aws --endpoint-url, "
                              "boto3 endpoint_url) and every sagestep command use it.")
@@ -175,6 +180,28 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    from sagestep.local.records import CONSOLE_PATH
+    from sagestep.local.workspace import Workspace, WorkspaceError
+
+    workspace = Workspace(args.workspace)
+    try:
+        workspace.check()
+    except WorkspaceError as exc:
+        raise UserError(str(exc)) from None
+    info = workspace.cloud_info()
+    if info is None:
+        raise UserError(f"no local cloud serves {workspace.root}; start one with `sagestep local up --workspace "
+                        f"{args.workspace}` (the console is part of it)")
+    url = f"{info['url']}{CONSOLE_PATH}/"
+    print(url)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(url)
+    return 0
+
+
 def cmd_events(args: argparse.Namespace) -> int:
     from sagestep.local.bus import read_events
     from sagestep.local.workspace import Workspace, WorkspaceError
@@ -220,6 +247,8 @@ def _event_subject(event: dict[str, Any]) -> str:
 
 
 def _cloud_banner(cloud: Any, url: str, seconds: float) -> str:
+    from sagestep.local.records import CONSOLE_PATH
+
     resolver = cloud.resolver
     lines = [f"sagestep local cloud at {url} (workspace {cloud.workspace.root}, started in {seconds:.1f}s, "
              f"time scale {cloud.time_scale:g})", ""]
@@ -238,6 +267,7 @@ def _cloud_banner(cloud: Any, url: str, seconds: float) -> str:
         f"  export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1",
         "  aws s3 ls;  aws stepfunctions list-executions --state-machine-arn ARN;  aws sagemaker list-model-packages ...",
         f"  every sagestep command with --workspace {cloud.workspace.root} uses this cloud",
+        f"Console: {url}{CONSOLE_PATH}/  (sagestep local console)",
     ]
     for problem in cloud.problems:
         lines.append(f"  warning: {problem}")

@@ -32,7 +32,7 @@ from sagestep.aws import codebundle
 from sagestep.local import cloudwatch, engine, s3disk, sagemaker_backend
 from sagestep.local.endpoints import EndpointManager
 from sagestep.local.jobs import JobRunner, LocalJob, S3Store
-from sagestep.local.records import ACCOUNT_ID, DEFAULT_STACK_NAME, REGION, CloudError
+from sagestep.local.records import ACCOUNT_ID, CONSOLE_PATH, DEFAULT_STACK_NAME, REGION, CloudError
 from sagestep.local.files import JsonLog, StateFileError, read_state_file
 from sagestep.local.state import SageMakerState, encode
 from sagestep.local.workspace import Workspace
@@ -142,6 +142,7 @@ class LocalCloud:
             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         })
         self._spawn(self._publish_metrics_loop, "endpoint-metrics")
+        self._mount_console()
         self.ready = True
 
     def _start_bus(self) -> None:
@@ -159,6 +160,17 @@ class LocalCloud:
     def put_event(self, source: str, detail_type: str, detail: dict[str, Any], resources: list[str], origin: str) -> None:
         if self.bus is not None:
             self.bus.put(self.bus.event(source, detail_type, detail, resources), origin)
+
+    def _mount_console(self) -> None:
+        """The console (sagestep.console) at <url>/_console/, reading this cloud through its APIs."""
+        from sagestep.console import create_app
+
+        assert self.resolver is not None and self._server is not None
+        names = {logical_id: self.resolver.physical_name(logical_id) for logical_id, resource in self.resolver.resources.items()
+                 if resource.get("Type") == "AWS::S3::Bucket" and self.resolver.resource_enabled(logical_id)}
+        console = create_app(self.client, self.workspace.root, names)
+        self._server.app.extra_apps[CONSOLE_PATH] = console
+        self._spawn(console.warm, "console-warm")
 
     def _start_server(self) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app

@@ -10,6 +10,7 @@ ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 DEFAULT_STACK_NAME = "sagestep-local"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+CONSOLE_PATH = "/_console"  # under the cloud's URL; S3 bucket names cannot start with "_", so no API path is shadowed
 
 
 class CloudError(RuntimeError):
