@@ -103,9 +103,9 @@ def evaluate(model: ScoringModel, test: pd.DataFrame, config: DatasetConfig) -> 
 
 
 def sample_payload(model: ScoringModel, test: pd.DataFrame, rows: int = SAMPLE_ROWS) -> bytes:
-    """Held-out rows as the endpoint takes them (CSV in the model's feature order, header first), tar.gz'd:
-    registered as the package's SamplePayloadUrl, read by the deployment smoke test."""
-    csv_bytes = test.loc[:, list(model.features)].head(rows).to_csv(index=False).encode("utf-8")
+    """Held-out rows as the endpoint takes them (CSV of the model's input columns in order, header first),
+    tar.gz'd: registered as the package's SamplePayloadUrl, read by the deployment smoke test."""
+    csv_bytes = test.loc[:, model.input_columns].head(rows).to_csv(index=False).encode("utf-8")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         info = tarfile.TarInfo("sample.csv")

@@ -228,6 +228,8 @@ def train_model(
     }
     model.metadata = {
         "dataset": config.name,
+        "model_line": config.model_line,
+        "dataset_config": config.to_dict(),  # with its fitted cleaning: serving and monitoring clean raw rows alike
         "hyperparameters": params.to_dict(),
         "best_iteration": best_iteration,
         "metrics": metrics,
