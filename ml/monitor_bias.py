@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         explainability = read_json(args.baseline_dir / "explainability.json", "baseline explainability", fix)
         with tempfile.TemporaryDirectory() as tmp:
             model = ScoringModel.from_artifact(args.model_dir, Path(tmp))
-        merged = read_merged(args.merged_dir, list(model.features),
-                             numeric=[f for f in model.features if f not in model.categorical])
+        merged = read_merged(args.merged_dir, model.input_columns, numeric=model.plain_numeric_inputs)
+        merged.features = model.clean(merged.features)  # the dataset config's cleaning, as at training
         if merged.report.malformed_lines and not len(merged):
             raise BiasInputError(f"{args.merged_dir}: no readable merged record; {merged.report.malformed_lines} "
                                  f"malformed (first: {merged.report.malformed_examples[0]})")

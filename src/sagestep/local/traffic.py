@@ -47,6 +47,7 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
     frame = pd.read_csv(path)
     positive: Any = 1
     drop: list[str] = []
+    inputs: list[str] | None = None
     if dataset_config is not None:
         from sagestep.training.config import load_dataset_config
 
@@ -54,6 +55,7 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
         target = target or config.target
         positive = config.positive_label
         drop = [c for c in [getattr(config, "id_column", None)] if c]
+        inputs = list(config.input_columns)  # what a request carries (not derived features, not the target)
     if target is None:
         candidates = [c for c in frame.columns if c.lower() in ("target", "label", "status", "y")]
         if len(candidates) != 1:
@@ -66,7 +68,7 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
         labels = values.astype(int).tolist()
     else:
         labels = (values.astype(str) == str(positive)).astype(int).tolist()
-    features = [c for c in frame.columns if c != target and c not in drop]
+    features = inputs if inputs is not None else [c for c in frame.columns if c != target and c not in drop]
     instances = [
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         for row in frame[features].to_dict(orient="records")

@@ -130,6 +130,13 @@ class ScoringModel:
         config = self.dataset_config
         return list(config.input_columns) if config is not None and self.cleans else list(self.features)
 
+    @property
+    def plain_numeric_inputs(self) -> list[str]:
+        """Input columns read as plain numbers (numeric features the cleaning does not parse from text)."""
+        config = self.dataset_config
+        cleaned = set(config.cleaning.number_columns) if config is not None else set()
+        return [c for c in self.input_columns if self.feature_types.get(c) == NUMERIC and c not in cleaned]
+
     def clean(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Raw (or already cleaned) rows through the config's cleaning, as training saw them; idempotent."""
         if not self.cleans:
