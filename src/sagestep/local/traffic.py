@@ -55,7 +55,7 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
         target = target or config.target
         positive = config.positive_label
         drop = [c for c in [getattr(config, "id_column", None)] if c]
-        inputs = list(config.input_columns)  # what a request carries (not derived features, not the target)
+        inputs = [c for c in config.input_columns if c in frame.columns]  # what a request carries (no target)
     if target is None:
         candidates = [c for c in frame.columns if c.lower() in ("target", "label", "status", "y")]
         if len(candidates) != 1:

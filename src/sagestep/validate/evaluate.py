@@ -21,7 +21,7 @@ from typing import Any
 import jsonata
 
 from sagestep.aws import service_model as awsmodel
-from sagestep.validate.values import UnknownMap, is_unknown, unknown, whole_marker
+from sagestep.validate.values import UnknownMap, describe, is_unknown, unknown, whole_marker
 
 MAX_INPUTS_PER_STATE = 6
 MAX_SHAPE_DEPTH = 7
@@ -412,6 +412,20 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+class _Substring(jsonata.Jsonata.JFunctionCallable):
+    """JSONata's $substring, except that a substring of an unknown value is an unknown value no longer than the
+    requested length (so `$substring($name, 0, 50) & '-' & $hash` has a known bound)."""
+
+    def call(self, input: Any, args: Any) -> Any:
+        from jsonata.functions import Functions
+
+        string, start, length = (list(args or []) + [None, None, None])[:3]
+        if isinstance(string, str) and is_unknown(string):
+            bound = int(length) if isinstance(length, int | float) and length >= 0 else None
+            return unknown("string", f"$substring of {describe(string)[:80]}", bound)
+        return Functions.substring(string, start, length)
+
+
 def eval_jsonata(template: Any, bindings: dict[str, Any], errors: list[str], where: str) -> Any:
     if isinstance(template, dict):
         return {k: eval_jsonata(v, bindings, errors, f"{where}.{k}") for k, v in template.items()}
@@ -424,6 +438,7 @@ def eval_jsonata(template: Any, bindings: dict[str, Any], errors: list[str], whe
                 expression = jsonata.Jsonata(match.group(1))
             except Exception as exc:
                 raise EvalError(f"{where}: JSONata does not parse: {exc}") from None
+            expression.register_function("substring", jsonata.Jsonata.JFunction(_Substring(), "<s-nn?:s>"))
             try:
                 result = expression.evaluate(None, _plain(bindings))
             except Exception:
