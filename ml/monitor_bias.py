@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def bias_summary(report: dict[str, Any], violations: list[dict[str, Any]]) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     for row in report["bias_drift"]:
+        if "disparate_impact" not in row:  # an attribute the capture does not hold: not judged (see its reason)
+            continue
         metrics[f"disparate_impact_{row['name']}"] = row["disparate_impact"]
         metrics[f"statistical_parity_difference_{row['name']}"] = row["statistical_parity_difference"]
     if report.get("attribution_drift"):

@@ -191,7 +191,7 @@ def register_program(runtime, name: str, artifact: bytes, submit_directory: str,
     s3.put_object(Bucket=bucket, Key=f"test-models/{name}/model.tar.gz", Body=artifact)
     s3.put_object(Bucket=bucket, Key=f"test-models/{name}/sample_payload.tar.gz", Body=sample_payload())
     return runtime.client("sagemaker").create_model_package(
-        ModelPackageGroupName="sagestep-credit-dev",
+        ModelPackageGroupName=ENDPOINT,  # the credit-data line (its group exists: register() made it)
         ModelApprovalStatus="Approved",
         InferenceSpecification={
             "Containers": [{

@@ -68,7 +68,8 @@ def run_transform(job: LocalJob, runner: JobRunner) -> None:
     spec_path = job.root / "transform_spec.json"
     spec_path.write_text(json.dumps(spec))
     job.set_secondary("Transforming", "Scoring the input")
-    command = [runner.python, "-m", "sagestep.local.transform_worker", str(spec_path)]
+    # by file, as the endpoints run model_server.py: the code dir's shipped sagestep (runtime only) comes first on the path
+    command = [runner.python, str(Path(__file__).with_name("transform_worker.py")), str(spec_path)]
     env = runner.environment(job, {**environment, "PYTHONPATH": f"{code_dir}:{Path(__file__).resolve().parents[2]}"})
     code, tail = runner.execute(job, command, env, job.root)
     if code is None:
