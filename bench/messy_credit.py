@@ -8,7 +8,9 @@
     BankBranch    one of 400 branch codes, Zipf-distributed: a high-cardinality text column (the config caps it)
 
 Every other column is credit_data's, unchanged. Only ApprovalDate and BankBranch are synthetic (random, carrying no
-signal): injected to exercise the cleaning, on top of real rows.
+signal): injected to exercise the cleaning, on top of real rows. Resampled (more rows than the 4454 real ones), the
+money amounts are also jittered by up to ±5% (to the cent), so a million rows are not 4454 rows repeated: a model
+cannot memorise rows that reappear in the test split, and amounts are as varied as a real extract's.
 
     python -m bench.messy_credit --rows 1500 --out data/credit_data_messy/credit_data_messy.csv   # the fixture
 """
@@ -56,7 +58,10 @@ def messy_credit(rows: int, *, seed: int = 20261122, unlabeled_share: float = 0.
     for column in ("Seniority", "Home", "Time", "Age", "Marital", "Records", "Job", "Expenses"):
         out[column] = data[column]
     for column in MONEY:
-        out[column] = _money(data[column])
+        values = data[column]
+        if resample or rows > len(source):
+            values = (values * rng.uniform(0.95, 1.05, size=rows)).round(2)
+        out[column] = _money(values)
     charged_off = np.where(bad, np.round(data["Amount"].to_numpy() * rng.uniform(0.2, 0.9, size=rows), 2), 0.0)
     out["ChgOffPrinGr"] = _money(pd.Series(charged_off))
     weights = 1.0 / np.arange(1, BRANCHES + 1)

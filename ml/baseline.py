@@ -29,6 +29,7 @@ from sagestep.monitoring.baseline import BaselineInputError, build_baseline
 from sagestep.monitoring.columns import BASELINE_CONFIG
 from sagestep.monitoring.files import write_json
 from sagestep.training.config import ConfigError, DatasetConfig, dataset_config_from_dict
+from sagestep.training.preprocess import read_prepared_csv
 
 CONFIG_FILE = "dataset_config.json"
 
@@ -77,7 +78,7 @@ def read_train(data_dir: Path) -> tuple[pd.DataFrame, str]:
     files = sorted(data_dir.glob("*.csv")) if data_dir.is_dir() else []
     if not files:
         raise BaselineJobError(f"{data_dir}: no CSV file found; pass the preprocess step's train output as --data-dir")
-    frames = [pd.read_csv(f, low_memory=False) for f in files]
+    frames = [read_prepared_csv(f) for f in files]
     for file, frame in zip(files, frames):
         if frame.empty:
             raise BaselineJobError(f"{file}: the file has no data rows; re-run preprocess")

@@ -42,6 +42,7 @@ from sagestep.training.preprocess import (
     sha256_file,
     split_data,
     tree_sha256,
+    write_prepared,
 )
 
 CODE_ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, part in splits.items():
         path = out / name / f"{name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        part.to_csv(path, index=False)
+        write_prepared(part, path)
         outputs[name] = {**file_record(path, out, rows=len(part)),
                          "positive_rate": round(float(part[config.target].mean()), 6)}
     config_out = out / "config" / "dataset_config.json"

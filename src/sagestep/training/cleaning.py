@@ -377,8 +377,7 @@ def fit_category_caps(train: pd.DataFrame, config: DatasetConfig) -> DatasetConf
     (ties by value), the rest become OTHER_CATEGORY."""
     caps = []
     for cap in config.cleaning.max_categories:
-        keys = train[cap.name].map(category_key).dropna()
-        counts = keys.value_counts()
+        counts = _key_counts(train[cap.name])
         ranked = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
         caps.append(CategoryCap(cap.name, cap.max_categories, tuple(str(k) for k, _ in ranked[: cap.max_categories])))
     import dataclasses
@@ -390,13 +389,26 @@ def cap_summary(train_raw: pd.DataFrame, config: DatasetConfig) -> list[dict[str
     """Per capped column: distinct values seen, values kept, share of rows that became OTHER_CATEGORY."""
     out = []
     for cap in config.cleaning.max_categories:
-        keys = train_raw[cap.name].map(category_key).dropna()
+        counts = _key_counts(train_raw[cap.name])
         kept = set(cap.keep or ())
-        other = int((~keys.isin(kept)).sum())
-        out.append({"column": cap.name, "max": cap.max_categories, "distinct": int(keys.nunique()),
+        total = sum(counts.values())
+        other = sum(n for key, n in counts.items() if key not in kept)
+        out.append({"column": cap.name, "max": cap.max_categories, "distinct": len(counts),
                     "kept": len(kept), "other_rows": other,
-                    "other_share": round(other / len(keys), 6) if len(keys) else 0.0})
+                    "other_share": round(other / total, 6) if total else 0.0})
     return out
+
+
+def _key_counts(values: pd.Series) -> dict[str, int]:
+    """Rows per canonical category text (missing values left out), computed once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    per_code = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    counts: dict[str, int] = {}
+    for value, n in zip(uniques, per_code):
+        key = category_key(value)
+        if key is not None and n:
+            counts[key] = counts.get(key, 0) + int(n)
+    return counts
 
 
 def apply_caps(frame: pd.DataFrame, config: DatasetConfig) -> pd.DataFrame:

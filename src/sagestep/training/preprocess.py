@@ -64,6 +64,34 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read as {kind} ({type(exc).__name__}: {exc}); fix or replace the file") from None
 
 
+def write_prepared(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write prepared rows as CSV with pyarrow's writer (a million rows in about a second, where DataFrame.to_csv
+    takes tens); dates whose times are all midnight are written as YYYY-MM-DD. Falls back to pandas for columns
+    pyarrow cannot type (mixed objects)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    out = frame.copy(deep=False)
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col].dtype):
+            values = out[col]
+            if bool((values.dropna() == values.dropna().dt.normalize()).all()):
+                out[col] = values.dt.strftime("%Y-%m-%d")
+    try:
+        table = pa.Table.from_pandas(out, preserve_index=False)
+        pacsv.write_csv(table, str(path), pacsv.WriteOptions(include_header=True, quoting_style="needed"))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        out.to_csv(path, index=False)
+
+
+def read_prepared_csv(path: str | Path) -> pd.DataFrame:
+    """A prepared CSV (our own output) with pyarrow's reader: several times faster than the default parser."""
+    try:
+        return pd.read_csv(path, engine="pyarrow")
+    except Exception:  # noqa: BLE001 - anything pyarrow refuses, the default parser reads or reports by file
+        return read_table(path)
+
+
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -398,7 +426,7 @@ def load_prepared(source: str | Path, config: DatasetConfig) -> pd.DataFrame:
     files = sorted(source.glob("*.csv")) if source.is_dir() else [source]
     if not files:
         raise DataError(f"{source}: no CSV file found; point this channel at the preprocess output")
-    frames = [read_table(f) for f in files]
+    frames = [read_prepared_csv(f) for f in files]
     data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     needed = [c for c in (config.target, *config.features.all) if c not in data.columns]
     if needed:
