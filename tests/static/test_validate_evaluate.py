@@ -37,6 +37,16 @@ def test_unknown_parts_stay_visible_with_their_bound():
     assert worst_length(unbounded)[0] is None
 
 
+def test_a_jsonata_substring_of_an_unknown_value_is_bounded_by_its_length():
+    # GIVEN a name built from an unknown (a group name up to 63 characters) cut to 50, and a known substring
+    bindings = {"states": {"input": {"Group": unknown("string", "DescribeModelPackage output", 63)}}}
+    cut = evaluate.eval_jsonata("{% $substring($states.input.Group, 0, 50) & '-0123456789ab' %}", bindings, [], "x")
+    # THEN its worst length is known (50 + 13), and known strings are cut as JSONata cuts them
+    assert worst_length(cut) == (63, [])
+    assert evaluate.eval_jsonata("{% $substring('sagestep-dev-credit', 13) %}", {}, [], "x") == "credit"
+    assert worst_length(evaluate.eval_jsonata("{% $substring($states.input.Group, 3) %}", bindings, [], "x"))[0] is None
+
+
 def test_a_missing_path_in_a_known_input_is_reported_and_a_bad_intrinsic_is_an_error():
     with pytest.raises(evaluate.Missing, match="'Nope' is not in the input"):
         evaluate.get_path("$.Nope", {"Yes": 1}, CONTEXT, {})

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from sagestep.training.cleaning import CleaningReport, clean_frame, looks_like_two_digit_year
 from sagestep.training.config import DatasetConfig, label_text
@@ -474,6 +473,8 @@ def split_data(data: pd.DataFrame, config: DatasetConfig) -> Splits:
         test = ordered.iloc[n - n_test:]
         splits = Splits(train, validation, test, "time")
     else:
+        from sklearn.model_selection import train_test_split  # here: jobs that only read prepared data skip sklearn
+
         y = data[config.target]
         try:
             rest, test = train_test_split(data, test_size=n_test, stratify=y, random_state=config.split.seed)
