@@ -47,9 +47,9 @@ def _sagemaker(args: argparse.Namespace) -> Iterator[tuple[Any, str]]:
     if args.aws:
         import boto3
 
-        if not (args.prefix or args.group):
+        if args.func is cmd_list and not (args.prefix or args.group):
             raise UserError("--prefix (the stack output ModelLinePrefix, e.g. sagestep-dev-) or --group is required "
-                            "with --aws")
+                            "to list packages with --aws")
         yield boto3.client("sagemaker", region_name=args.region), args.prefix or ""
         return
     with open_runtime(args) as runtime:
