@@ -2,10 +2,10 @@
 
 import sys
 
-from bench import cli_start, console, data_quality, merge, serving_latency
+from bench import cli_start, console, data_quality, large_data, merge, serving_latency
 
 BENCHMARKS = {"cli_start": cli_start.main, "serving_latency": serving_latency.main, "data_quality": data_quality.main, "merge": merge.main,
-              "console": console.main}
+              "console": console.main, "large_data": large_data.main}
 
 if __name__ == "__main__":
     failed = [name for name, run in BENCHMARKS.items() if run([]) != 0]

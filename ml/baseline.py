@@ -2,10 +2,12 @@
 
     python3 ml/baseline.py --data-dir D --config-dir C --output-dir O
 
-D holds the train CSV written by ml/preprocess.py (features, id and 0/1 target; every *.csv in D is read),
-C holds dataset_config.json (`features: {numeric: [...], categorical: [...]}`, `target`, `id_column`). Writes
-O/statistics.json and O/constraints.json over the feature columns only — what the endpoint will see — in config
-order (numeric, then categorical). On bad input it prints what is wrong and how to fix it to stderr and exits 2.
+D holds the train CSV written by ml/preprocess.py (cleaned features, id and 0/1 target; every *.csv in D is read),
+C holds dataset_config.json (the resolved config preprocess wrote, its cleaning fitted). Writes O/statistics.json
+and O/constraints.json over the model's features only, in model order (numeric, then categorical), and
+O/dataset_config.json: the config travels with the baseline, so the monitors read current data with its types,
+its cleaning and its feature list (sagestep.monitoring.columns). On bad input it prints what is wrong and how to
+fix it to stderr and exits 2.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ except ImportError:  # run from a checkout without PYTHONPATH: the code bundle m
 import pandas as pd
 
 from sagestep.monitoring.baseline import BaselineInputError, build_baseline
+from sagestep.monitoring.columns import BASELINE_CONFIG
 from sagestep.monitoring.files import write_json
+from sagestep.training.config import ConfigError, DatasetConfig, dataset_config_from_dict
+from sagestep.training.preprocess import read_prepared_csv
 
 CONFIG_FILE = "dataset_config.json"
 
@@ -41,27 +46,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def feature_lists(config: dict[str, Any], source: str) -> tuple[list[str], list[str]]:
-    """(numeric, categorical) feature columns of a dataset config, validated."""
-    features = config.get("features")
-    if not isinstance(features, dict):
-        raise BaselineJobError(f"{source}: field 'features' must be an object with 'numeric' and 'categorical' lists")
-    lists = []
-    for key in ("numeric", "categorical"):
-        value = features.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise BaselineJobError(f"{source}: field features.{key} must be a list of column names")
-        lists.append(value)
-    if not lists[0] and not lists[1]:
-        raise BaselineJobError(f"{source}: features.numeric and features.categorical are both empty; list the features")
-    return lists[0], lists[1]
-
-
-def baseline(data: pd.DataFrame, config: dict[str, Any], source: str = "train data") -> tuple[dict, dict]:
+def baseline(data: pd.DataFrame, config: dict[str, Any] | DatasetConfig,
+             source: str = "train data") -> tuple[dict, dict]:
     """(statistics.json, constraints.json) of the configured features of `data`. Pure: no I/O."""
-    numeric, categorical = feature_lists(config, CONFIG_FILE)
+    if not isinstance(config, DatasetConfig):
+        try:
+            config = dataset_config_from_dict(config, source=CONFIG_FILE)
+        except ConfigError as exc:
+            raise BaselineJobError(str(exc)) from None
     try:
-        return build_baseline(data, numeric=numeric, categorical=categorical, source=source)
+        return build_baseline(data, numeric=config.features.numeric, categorical=config.features.categorical,
+                              source=source)
     except BaselineInputError as exc:
         raise BaselineJobError(str(exc)) from None
 
@@ -83,7 +78,7 @@ def read_train(data_dir: Path) -> tuple[pd.DataFrame, str]:
     files = sorted(data_dir.glob("*.csv")) if data_dir.is_dir() else []
     if not files:
         raise BaselineJobError(f"{data_dir}: no CSV file found; pass the preprocess step's train output as --data-dir")
-    frames = [pd.read_csv(f) for f in files]
+    frames = [read_prepared_csv(f) for f in files]
     for file, frame in zip(files, frames):
         if frame.empty:
             raise BaselineJobError(f"{file}: the file has no data rows; re-run preprocess")
@@ -94,7 +89,11 @@ def read_train(data_dir: Path) -> tuple[pd.DataFrame, str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        config = read_config(args.config_dir)
+        document = read_config(args.config_dir)
+        try:
+            config = dataset_config_from_dict(document, source=str(args.config_dir / CONFIG_FILE))
+        except ConfigError as exc:
+            raise BaselineJobError(str(exc)) from None
         data, source = read_train(args.data_dir)
         statistics, constraints = baseline(data, config, source)
     except BaselineJobError as exc:
@@ -102,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     write_json(args.output_dir / "statistics.json", statistics)
     write_json(args.output_dir / "constraints.json", constraints, indent=2)
+    write_json(args.output_dir / BASELINE_CONFIG, config.to_dict(), indent=2)
     print(
         f"baseline: {statistics['dataset']['item_count']} rows, {len(statistics['features'])} features -> "
         f"{args.output_dir}"

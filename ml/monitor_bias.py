@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def bias_summary(report: dict[str, Any], violations: list[dict[str, Any]]) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     for row in report["bias_drift"]:
+        if "disparate_impact" not in row:  # an attribute the capture does not hold: not judged (see its reason)
+            continue
         metrics[f"disparate_impact_{row['name']}"] = row["disparate_impact"]
         metrics[f"statistical_parity_difference_{row['name']}"] = row["statistical_parity_difference"]
     if report.get("attribution_drift"):
@@ -74,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         explainability = read_json(args.baseline_dir / "explainability.json", "baseline explainability", fix)
         with tempfile.TemporaryDirectory() as tmp:
             model = ScoringModel.from_artifact(args.model_dir, Path(tmp))
-        merged = read_merged(args.merged_dir, list(model.features),
-                             numeric=[f for f in model.features if f not in model.categorical])
+        merged = read_merged(args.merged_dir, model.input_columns, numeric=model.plain_numeric_inputs)
+        merged.features = model.clean(merged.features)  # the dataset config's cleaning, as at training
         if merged.report.malformed_lines and not len(merged):
             raise BiasInputError(f"{args.merged_dir}: no readable merged record; {merged.report.malformed_lines} "
                                  f"malformed (first: {merged.report.malformed_examples[0]})")

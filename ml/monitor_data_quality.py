@@ -3,8 +3,9 @@
     python3 ml/monitor_data_quality.py --input-dir CAPTURE --baseline-dir B --output-dir O --endpoint NAME \
         --schedule NAME
 
-CAPTURE holds data-capture JSONL (or CSV/Parquet) of the window; B holds statistics.json and constraints.json
-(ml/baseline.py). Writes to O: statistics.json, constraints.json, constraint_violations.json, drift_report.json,
+CAPTURE holds data-capture JSONL (or CSV/Parquet) of the window; B holds statistics.json, constraints.json and
+dataset_config.json (ml/baseline.py): current rows are cleaned with the config's cleaning and only the model's
+features are checked; other columns are listed once in summary.json (`NotMonitored`). Writes to O: statistics.json, constraints.json, constraint_violations.json, drift_report.json,
 cloudwatch_metrics.jsonl (Embedded Metric Format, also printed to stdout for CloudWatch Logs) and summary.json.
 Violations are results: exit 0. An empty window (no capture) writes a summary with Records 0 and exits 0.
 Bad input (missing or unreadable baseline, unreadable data): a message on stderr naming the file, exit 1.
@@ -29,7 +30,8 @@ from sagestep.monitoring.data_quality import DataQualityResult, StatisticsFormat
 from sagestep.monitoring.files import DocumentError, read_json, write_json, write_jsonl
 from sagestep.monitoring.kll import SketchFormatError
 from sagestep.monitoring.metrics_emf import emf_records
-from sagestep.monitoring.readers import DataInputError, ReadReport, iter_chunks
+from sagestep.monitoring.columns import current_chunks
+from sagestep.monitoring.readers import DataInputError, ReadReport
 from sagestep.monitoring.summary import has_data, summary
 
 CHECK = "data_quality"
@@ -68,10 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             write_json(out / "summary.json", summary(CHECK, [], records=0), indent=2)
             print(f"data quality: no capture in {args.input_dir} (empty window); nothing to check")
             return 0
-        names = [str(f.get("name")) for f in statistics.get("features", []) if isinstance(f, dict)]
         report = ReadReport()
-        result = run_data_quality(iter_chunks(args.input_dir, feature_names=names, report=report), statistics,
-                                  constraints)
+        chunks, columns = current_chunks(args.input_dir, statistics, args.baseline_dir, report)
+        result = run_data_quality(chunks, statistics, constraints)
         emit = global_config(constraints).emit_metrics
     except INPUT_ERRORS as exc:
         print(f"monitor_data_quality failed: {exc}", file=sys.stderr)
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     for record in records:
         print(json.dumps(record, allow_nan=False))
     result_summary = data_quality_summary(result)
+    if columns is not None:
+        result_summary["NotMonitored"] = columns.not_monitored
+        result_summary["Unreadable"] = columns.unreadable()
     write_json(out / "summary.json", result_summary, indent=2)
     print(f"data quality: {result_summary['Records']} rows from {len(report.files)} file(s), "
           f"{report.malformed_lines} malformed line(s); {result_summary['Violations']} violation(s) "

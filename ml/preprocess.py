@@ -1,11 +1,16 @@
-"""Preprocess (SageMaker Processing job): check the raw data against the dataset config, split it, hash it.
+"""Preprocess (SageMaker Processing job): clean the raw data with the dataset config's cleaning, check it, split it,
+hash it.
 
     python3 ml/preprocess.py --data-dir D --config-dir C --output-dir O
 
 D holds one or more raw CSV/Parquet files, C exactly one dataset config (.yaml/.yml/.json). Writes
-O/train/train.csv, O/validation/validation.csv, O/test/test.csv, O/report/validation_report.json,
-O/report/manifest.json and O/config/dataset_config.json. When a data check fails it writes the report, prints
-what is wrong and how to fix it to stderr, and exits 1.
+O/train/train.csv, O/validation/validation.csv, O/test/test.csv (cleaned: numbers and dates read, derived date
+features added, rows without a label dropped when the config says so, high-cardinality categories capped),
+O/report/validation_report.json (the checks and what the cleaning did), O/report/manifest.json and
+O/config/dataset_config.json (the resolved config, its category caps fitted on the training split: what training,
+serving and monitoring clean with). When a check fails it writes the report, writes the first failure (one line,
+naming the user's file or S3 URI and the fix) to /opt/ml/output/message (the job's ExitMessage) and the rest to
+stderr, and exits 1.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ except ImportError:  # run from a checkout without PYTHONPATH: the code bundle m
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     import sagestep
 
-import pandas as pd
-
+from sagestep.aws.jobfiles import JobFiles, write_exit_message
+from sagestep.training.cleaning import apply_caps, cap_summary, fit_category_caps
 from sagestep.training.config import ConfigError, DatasetConfig, find_config_file, load_dataset_config
 from sagestep.training.preprocess import (
     DataError,
     Splits,
+    check_and_clean,
     failed_checks_summary,
     file_record,
     list_data_files,
@@ -36,7 +42,7 @@ from sagestep.training.preprocess import (
     sha256_file,
     split_data,
     tree_sha256,
-    validate_data,
+    write_prepared,
 )
 
 CODE_ROOT = Path(__file__).resolve().parents[1]
@@ -73,36 +79,47 @@ def write_json(path: Path, document: Any) -> None:
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
+def fail(args: argparse.Namespace, message: str) -> int:
+    """The failure, first line leading: ExitMessage (one line) and stderr (everything)."""
+    print(f"preprocess failed: {message}", file=sys.stderr)
+    write_exit_message(args.output_dir, message.splitlines()[0] if message else "preprocess failed")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out: Path = args.output_dir
+    sources = JobFiles.of(args.config_dir)  # errors name the S3 URIs the user gave, not the job's copies
     try:
         config_path = find_config_file(args.config_dir)
-        config = load_dataset_config(config_path)
+        config = load_dataset_config(config_path, source=sources.name(config_path))
         files = list_data_files(args.data_dir)
-        tables = {f.relative_to(args.data_dir).as_posix(): read_table(f) for f in files}
+        tables = {sources.name(f): read_table(f) for f in files}
     except (ConfigError, DataError) as exc:
-        print(f"preprocess failed: {exc}", file=sys.stderr)
-        return 1
+        return fail(args, str(exc))
 
-    report = validate_data(tables, config)
+    report, data = check_and_clean(tables, config)
     write_json(out / "report" / "validation_report.json", report)
     if not report["passed"]:
-        print(failed_checks_summary(report, str(args.data_dir)), file=sys.stderr)
-        return 1
+        location = sources.name(args.data_dir)
+        return fail(args, failed_checks_summary(report, location))
 
     try:
-        prepared = prepare_data(pd.concat(list(tables.values()), ignore_index=True), config)
-        splits = split_data(prepared, config)
+        splits = split_data(prepare_data(data, config), config)
     except DataError as exc:
-        print(f"preprocess failed: {exc}", file=sys.stderr)
-        return 1
+        return fail(args, str(exc))
+    del data
+    if config.cleaning.max_categories:  # fitted on the training split only, applied to every split
+        config = fit_category_caps(splits.train, config)
+        report["cleaning"]["category_caps"] = cap_summary(splits.train, config)
+        splits = Splits(*(apply_caps(part, config) for _, part in splits.items()), splits.method)
+        write_json(out / "report" / "validation_report.json", report)
 
     outputs: dict[str, dict[str, Any]] = {}
     for name, part in splits.items():
         path = out / name / f"{name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        part.to_csv(path, index=False)
+        write_prepared(part, path)
         outputs[name] = {**file_record(path, out, rows=len(part)),
                          "positive_rate": round(float(part[config.target].mean()), 6)}
     config_out = out / "config" / "dataset_config.json"
@@ -110,11 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     config_out.write_text(config.to_json(), encoding="utf-8")
     outputs["dataset_config"] = file_record(config_out, out)
     outputs["validation_report"] = file_record(out / "report" / "validation_report.json", out)
-    inputs = [file_record(f, args.data_dir, rows=len(tables[f.relative_to(args.data_dir).as_posix()])) for f in files]
+    rows = {sources.name(f): len(t) for f, t in zip(files, tables.values())}
+    inputs = [file_record(f, args.data_dir, rows=rows[sources.name(f)]) for f in files]
     write_json(out / "report" / "manifest.json", build_manifest(config, config_path, inputs, splits, outputs))
 
     sizes = ", ".join(f"{name} {outputs[name]['rows']}" for name, _ in splits.items())
-    print(f"preprocess: dataset {config.name}: {report['n_rows']} rows checked, {splits.method} split: {sizes}")
+    dropped = report["cleaning"]["dropped_unlabeled_rows"]
+    print(f"preprocess: dataset {config.name}: {report['n_rows']} rows checked"
+          + (f", {dropped} without a label dropped" if dropped else "") + f", {splits.method} split: {sizes}")
     return 0
 
 

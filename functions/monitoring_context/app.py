@@ -1,4 +1,5 @@
-"""Monitoring context (Lambda): the live model's drift baselines and the capture files of the window."""
+"""Monitoring context (Lambda): a model line's live package, its drift baselines and lineage, and the capture files of
+the window."""
 
 from __future__ import annotations
 
@@ -6,17 +7,15 @@ from typing import Any
 
 import boto3
 
-from sagestep.aws import envvars
 from sagestep.monitoring import pipeline as monitoring_run
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    group = envvars.required("MODEL_PACKAGE_GROUP_NAME")
     sagemaker, s3 = boto3.client("sagemaker"), boto3.client("s3")
     if event.get("ModelPackageArn"):  # a batch run names the package that scored; an endpoint run finds the live one
         package = sagemaker.describe_model_package(ModelPackageName=event["ModelPackageArn"])
     else:
-        package = monitoring_run.live_package(sagemaker, group, event["EndpointName"])
+        package = monitoring_run.live_package(sagemaker, event["ModelPackageGroupName"], event["EndpointName"])
     start, end = monitoring_run.parse_time(event["WindowStart"]), monitoring_run.parse_time(event["WindowEnd"])
     files = monitoring_run.write_manifest(s3, event["CaptureS3Uri"], event["ManifestS3Uri"], start, end)
     return {**monitoring_run.baselines(package), "CaptureFiles": files}

@@ -1,4 +1,4 @@
-"""Monitoring report (Lambda): violations of the checks, their CloudWatch metrics, and the retraining decision."""
+"""Monitoring report (Lambda): a model line's violations, their CloudWatch metrics, and the retraining decision."""
 
 from __future__ import annotations
 
@@ -24,5 +24,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         for start in range(0, len(data), 1000):
             cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start:start + 1000])
     result = monitoring_run.report(summaries)
-    retrain, why = monitoring_run.should_retrain(boto3.client("stepfunctions"), training_arn, dt.datetime.now(dt.timezone.utc), cooldown_hours)
+    retrain, why = monitoring_run.should_retrain(boto3.client("stepfunctions"), training_arn, dt.datetime.now(dt.timezone.utc),
+                                                 cooldown_hours, event["ModelLine"], event.get("RetrainDatasetConfigS3Uri"))
     return {**result, "Retrain": bool(result["Violations"]) and retrain, "RetrainReason": why}

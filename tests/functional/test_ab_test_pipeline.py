@@ -124,7 +124,7 @@ def register_challenger(runtime, name: str, artifact: bytes, code: str, **enviro
     s3.put_object(Bucket=bucket, Key=f"test-models/{name}/model.tar.gz", Body=artifact)
     s3.put_object(Bucket=bucket, Key=f"test-models/{name}/sample_payload.tar.gz", Body=sample_payload())
     return runtime.client("sagemaker").create_model_package(
-        ModelPackageGroupName="sagestep-credit-dev",
+        ModelPackageGroupName=ENDPOINT,  # the credit-data line: its group and endpoint share the name
         ModelApprovalStatus="Approved",
         InferenceSpecification={
             "Containers": [{
@@ -137,7 +137,8 @@ def register_challenger(runtime, name: str, artifact: bytes, code: str, **enviro
             "SupportedResponseMIMETypes": ["application/json"],
         },
         SamplePayloadUrl=f"s3://{bucket}/test-models/{name}/sample_payload.tar.gz",
-        CustomerMetadataProperties={"DatasetName": "credit_data"},
+        CustomerMetadataProperties={"DatasetName": "credit_data",  # lineage, as the training pipeline records it
+                                    "DatasetConfigS3Uri": f"s3://{runtime.bucket('DataBucket')}/configs/credit_data.yaml"},
     )["ModelPackageArn"]
 
 

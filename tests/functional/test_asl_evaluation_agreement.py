@@ -59,7 +59,7 @@ def job_failed(status_key: str, name_key: str) -> TaskStub:
     return TaskStub(error="States.TaskFailed", cause=json.dumps(cause))
 
 
-PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/sagestep-credit-dev/1"
+PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/sagestep-dev-credit-data/1"
 GATE_PASSED = lambda_payload({"Passed": True, "Reasons": [], "ChampionModelPackageArn": None,
                               "CustomerMetadataProperties": {"TestAuc": "0.846", "DatasetName": "credit_data"}})
 GATE_REFUSED = lambda_payload({"Passed": False, "Reasons": ["test AUC 0.70 < min_auc 0.80"], "ChampionModelPackageArn": None,

@@ -28,7 +28,8 @@ def test_batch_scoring_joins_scores_to_rows_and_captures_them(tmp_path, trained_
             assert line.startswith(row + ",")
             score, decision = line[len(row) + 1:].split(",")[:2]
             assert 0 <= float(score) <= 1 and decision in ("approve", "decline")
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="batch-capture/")["Contents"]]
+        # (under the model line's group: each line's batch captures apart, as its endpoint captures are)
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="batch-capture/sagestep-dev-credit-data/")["Contents"]]
         first = json.loads(s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read().decode().splitlines()[0])
         assert first["captureData"]["endpointInput"]["data"] == rows[0]
         assert first["eventMetadata"]["inferenceId"] == "applications.csv:0"

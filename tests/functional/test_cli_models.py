@@ -16,8 +16,9 @@ def sagestep(*args: str) -> subprocess.CompletedProcess:
 def test_approve_in_a_later_command_changes_the_status_and_records_who_and_why(tmp_path):
     # GIVEN a workspace whose registry holds a package pending approval (left by an earlier command)
     with LocalRuntime(REPO_ROOT, workspace=tmp_path) as runtime:
+        runtime.client("sagemaker").create_model_package_group(ModelPackageGroupName="sagestep-dev-credit-data")
         arn = runtime.client("sagemaker").create_model_package(
-            ModelPackageGroupName="sagestep-credit-dev",
+            ModelPackageGroupName="sagestep-dev-credit-data",
             ModelApprovalStatus="PendingManualApproval",
             InferenceSpecification={
                 "Containers": [{"Image": "local", "ModelDataUrl": "s3://sagestep-dev-artifacts-123456789012/m/model.tar.gz"}],
@@ -32,5 +33,6 @@ def test_approve_in_a_later_command_changes_the_status_and_records_who_and_why(t
     assert approved.returncode == 0, approved.stderr
     listed = sagestep("models", "list", "--workspace", str(tmp_path))
     assert "Approved" in listed.stdout and "Ana Risk" in listed.stdout and "AUC and fairness reviewed" in listed.stdout
+    assert listed.stdout.startswith("credit-data  "), listed.stdout  # the model line leads each row
     rejected = sagestep("models", "reject", arn, "--by", "Ana Risk", "--reason", " ", "--workspace", str(tmp_path))
     assert rejected.returncode == 2 and "--reason must say why" in rejected.stderr

@@ -193,7 +193,7 @@ def test_every_page_opens_from_the_navigation(page, console_url):
     page.goto(f"{console_url}/")
     for section, heading, expected in [
         ("Executions", "State machines and executions", "console-bad-hyperparameters"),
-        ("Model registry", "Model registry", "sagestep-credit-dev"),
+        ("Model registry", "Model registry", "sagestep-dev-credit-data"),
         ("Endpoints", "Endpoints", ENDPOINT),
         ("Monitoring", "Monitoring", "hourly"),
         ("Notifications & events", "Notifications and events", "violations"),
@@ -209,7 +209,7 @@ def test_every_page_opens_from_the_navigation(page, console_url):
     assert "Invocations per period" in page.locator("main").inner_text()
     shot(page, "endpoint")
     page.get_by_role("link", name="Model registry", exact=True).click()
-    page.get_by_role("link", name="sagestep-credit-dev").click()
+    page.get_by_role("link", name="sagestep-dev-credit-data").click()
     assert page.locator("tbody tr").count() >= 2
     shot(page, "group")
 

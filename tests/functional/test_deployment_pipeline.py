@@ -14,7 +14,7 @@ from sagestep.local import LocalRuntime
 from tests.conftest import REPO_ROOT, load_event
 from tests.functional.archives import tar_gz, toy_model
 
-ENDPOINT = "sagestep-dev-credit"
+ENDPOINT = "sagestep-dev-credit-data"  # the credit_data model line: its endpoint has its group's name
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +23,20 @@ def runtime(tmp_path_factory):
         yield rt
 
 
-def register(runtime: LocalRuntime, name: str, artifact: bytes, submit_directory: str | None = None) -> str:
-    """Put a model artifact in S3 and register it as an Approved package, as training + approval would."""
+def register(runtime: LocalRuntime, name: str, artifact: bytes, submit_directory: str | None = None,
+             group: str = ENDPOINT) -> str:
+    """Put a model artifact in S3 and register it as an Approved package of a model line's group, as training +
+    approval would."""
     bucket = runtime.bucket("ArtifactsBucket")
     runtime.client("s3").put_object(Bucket=bucket, Key=f"test-models/{name}/model.tar.gz", Body=artifact)
     runtime.client("s3").put_object(Bucket=bucket, Key=f"test-models/{name}/sample_payload.tar.gz", Body=sample_payload())
     code = runtime.state_machines["TrainingStateMachine"].substitutions["CodeS3Uri"] + "sourcedir.tar.gz"
     sagemaker = runtime.client("sagemaker")
+    groups = {g["ModelPackageGroupName"] for g in sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]}
+    if group not in groups:
+        sagemaker.create_model_package_group(ModelPackageGroupName=group)
     arn = sagemaker.create_model_package(
-        ModelPackageGroupName="sagestep-credit-dev",
+        ModelPackageGroupName=group,
         ModelApprovalStatus="Approved",
         InferenceSpecification={
             "Containers": [
@@ -45,7 +50,8 @@ def register(runtime: LocalRuntime, name: str, artifact: bytes, submit_directory
             "SupportedResponseMIMETypes": ["application/json"],
         },
         SamplePayloadUrl=f"s3://{bucket}/test-models/{name}/sample_payload.tar.gz",
-        CustomerMetadataProperties={"DatasetName": "credit_data"},
+        CustomerMetadataProperties={"DatasetName": "credit_data",  # lineage, as the training pipeline records it
+                                    "DatasetConfigS3Uri": f"s3://{runtime.bucket('DataBucket')}/configs/credit_data.yaml"},
     )["ModelPackageArn"]
     return arn
 
@@ -69,6 +75,11 @@ def test_first_deployment_creates_the_endpoint_smoke_tests_and_records_it(runtim
     assert endpoint(runtime)["EndpointStatus"] == "InService"
     metadata = runtime.client("sagemaker").describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
     assert metadata["DeployedEndpoint"] == ENDPOINT and metadata["DeployedEndpointConfig"] == endpoint(runtime)["EndpointConfigName"]
+    # AND the line's rollback alarms exist and notify the topic
+    alarms = runtime.client("cloudwatch").describe_alarms(AlarmNamePrefix=ENDPOINT)["MetricAlarms"]
+    assert sorted(a["AlarmName"] for a in alarms) == [f"{ENDPOINT}-5xx", f"{ENDPOINT}-latency", f"{ENDPOINT}-model-errors"]
+    assert all(a["AlarmActions"] == [runtime.state_machines["DeploymentStateMachine"].substitutions["NotificationTopicArn"]]
+               and {"Name": "EndpointName", "Value": ENDPOINT} in a["Dimensions"] for a in alarms)
     response = runtime.client("sagemaker-runtime").invoke_endpoint(
         EndpointName=ENDPOINT, ContentType="text/csv", Accept="application/json", Body=b"9,60,30,73,129,0,0,800,846,rent,married,no,freelance"
     )
@@ -109,6 +120,27 @@ def test_model_that_cannot_start_is_rolled_back_by_the_endpoint(runtime):
     record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-broken")
     assert record.status == "FAILED" and record.error == "UpdateRolledBack"
     assert endpoint(runtime)["EndpointConfigName"] == good
+
+
+def test_package_is_never_deployed_to_another_model_lines_endpoint(runtime, trained_models):
+    # GIVEN an approved package of the credit-data line, and the german-credit line's endpoint name
+    arn = register(runtime, "v1-elsewhere", trained_models["v1"])
+    configs = {e["EndpointName"]: e for e in runtime.client("sagemaker").list_endpoints()["Endpoints"]}
+    # WHEN it is deployed to that endpoint
+    record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn, "EndpointName": "sagestep-dev-german-credit"},
+                         name="deploy-wrong-line")
+    # THEN it is refused with the reason, before anything is created
+    assert record.status == "FAILED" and record.error == "WrongModelLine"
+    assert "belongs to model line credit-data" in record.cause and "sagestep-dev-german-credit" in record.cause
+    assert "Create model" not in record.states_entered()
+    assert {e["EndpointName"]: e for e in runtime.client("sagemaker").list_endpoints()["Endpoints"]} == configs
+
+
+def test_package_outside_the_model_lines_is_refused(runtime, trained_models):
+    arn = register(runtime, "foreign", trained_models["v1"], group="someone-elses-models")
+    record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-foreign")
+    assert record.status == "FAILED" and record.error == "WrongModelLine"
+    assert "not a model line of this stack" in record.cause
 
 
 def test_unapproved_package_is_refused(runtime, trained_models):

@@ -19,7 +19,8 @@ from sagestep.aws.s3io import S3ObjectError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "sagestep-artifacts"
-GROUP = "credit-scoring"
+PREFIX = "sagestep-dev-"
+GROUP = "sagestep-dev-credit-data"  # the model line of the credit_data config
 EVENT = {
     "EvaluationS3Uri": f"s3://{BUCKET}/runs/exec-1/evaluation/",
     "PreprocessS3Uri": f"s3://{BUCKET}/runs/exec-1/preprocess/",
@@ -28,7 +29,9 @@ EVENT = {
     "ModelDataUrl": f"s3://{BUCKET}/runs/exec-1/train/exec-1-train/output/model.tar.gz",
     "ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:TrainingStateMachine:exec-1",
     "DataS3Uri": "s3://sagestep-data/credit_data/",
+    "DatasetConfigS3Uri": "s3://sagestep-data/configs/credit_data.yaml",
     "CodeS3Uri": f"s3://{BUCKET}/code/sagestep-code.tar.gz",
+    "RunS3Uri": f"s3://{BUCKET}/runs/exec-1/",
 }
 SUMMARY = {"auc": 0.852, "ks": 0.55, "gini": 0.704, "n_test": 891,
            "disparate_impact[Age]": 0.89, "disparate_impact[Marital]": 0.90}
@@ -44,16 +47,22 @@ def load_handler() -> ModuleType:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """moto S3 and SageMaker; the credit-data line's group exists unless a test asks for a new line."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("MODEL_PACKAGE_GROUP_NAME", GROUP)
+    monkeypatch.setenv("MODEL_LINE_PREFIX", PREFIX)
     with mock_aws():
         s3 = boto3.client("s3")
         sagemaker = boto3.client("sagemaker")
         s3.create_bucket(Bucket=BUCKET)
-        sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
         yield {"s3": s3, "sagemaker": sagemaker}
+
+
+@pytest.fixture
+def line(aws: dict) -> dict:
+    aws["sagemaker"].create_model_package_group(ModelPackageGroupName=GROUP)
+    return aws
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +98,8 @@ def register(sagemaker, status: str, test_auc: str, dataset: str = "credit_data"
     )["ModelPackageArn"]
 
 
-def test_first_model_passes_without_champion(aws, documents):
-    # GIVEN the evaluation documents in S3 and an empty model package group
+def test_first_model_of_a_new_line_passes_without_champion_and_names_the_group_to_create(aws, documents):
+    # GIVEN the evaluation documents in S3 and no package group for the credit-data line yet
     put_documents(aws["s3"], documents)
     # WHEN the handler runs
     result = load_handler().handler(EVENT, None)
@@ -101,16 +110,21 @@ def test_first_model_passes_without_champion(aws, documents):
     assert meta["TestAuc"] == "0.852000" and meta["QualityGate"] == "Passed"
     assert meta["ExecutionArn"] == EVENT["ExecutionArn"] and meta["TrainingJobName"] == "exec-1-train"
     assert meta["HyperParameters"] == "algorithm=lightgbm learning_rate=0.05 num_round=1000"
-    assert set(result) == {"Passed", "Reasons", "Checks", "ChampionModelPackageArn", "CustomerMetadataProperties"}
+    assert meta["ModelLine"] == "credit-data" and meta["DatasetConfigS3Uri"] == EVENT["DatasetConfigS3Uri"]
+    assert meta["ReportS3Uri"] == f"s3://{BUCKET}/runs/exec-1/report/report.html"
+    assert (result["ModelPackageGroupName"], result["ModelLineExists"]) == (GROUP, False)
     json.dumps(result)
+    # AND the decision is written to the run for its report
+    record = json.loads(aws["s3"].get_object(Bucket=BUCKET, Key="runs/exec-1/gate/gate.json")["Body"].read())
+    assert record["Gate"]["Passed"] is True and record["DatasetConfigS3Uri"] == EVENT["DatasetConfigS3Uri"]
 
 
-def test_candidate_is_compared_with_the_latest_approved_package(aws, documents):
+def test_candidate_is_compared_with_the_latest_approved_package(line, documents):
     # GIVEN an older approved package, a newer approved champion with AUC 0.90 and a pending, better one
-    put_documents(aws["s3"], documents)
-    register(aws["sagemaker"], "Approved", "0.70")
-    champion_arn = register(aws["sagemaker"], "Approved", "0.90")
-    register(aws["sagemaker"], "PendingManualApproval", "0.99")
+    put_documents(line["s3"], documents)
+    register(line["sagemaker"], "Approved", "0.70")
+    champion_arn = register(line["sagemaker"], "Approved", "0.90")
+    register(line["sagemaker"], "PendingManualApproval", "0.99")
     # WHEN the handler runs
     result = load_handler().handler(EVENT, None)
     # THEN the newest approved package is the champion and the candidate (0.852 < 0.90 - 0.01) fails against it
@@ -121,18 +135,18 @@ def test_candidate_is_compared_with_the_latest_approved_package(aws, documents):
     assert result["CustomerMetadataProperties"]["QualityGate"] == "Failed"
 
 
-def test_candidate_within_margin_of_the_champion_passes(aws, documents):
-    put_documents(aws["s3"], documents)
-    register(aws["sagemaker"], "Approved", "0.86")
+def test_candidate_within_margin_of_the_champion_passes(line, documents):
+    put_documents(line["s3"], documents)
+    register(line["sagemaker"], "Approved", "0.86")
     result = load_handler().handler(EVENT, None)
     assert result["Passed"] is True and result["ChampionModelPackageArn"] is not None
 
 
-def test_champion_of_another_dataset_is_not_compared(aws, documents):
+def test_champion_of_another_dataset_is_not_compared(line, documents):
     # GIVEN the newest approved package was trained on another dataset
-    put_documents(aws["s3"], documents)
-    same_dataset = register(aws["sagemaker"], "Approved", "0.85")
-    register(aws["sagemaker"], "Approved", "0.95", dataset="german_credit")
+    put_documents(line["s3"], documents)
+    same_dataset = register(line["sagemaker"], "Approved", "0.85")
+    register(line["sagemaker"], "Approved", "0.95", dataset="german_credit")
     # WHEN the handler runs THEN the champion is the latest approved credit_data package
     result = load_handler().handler(EVENT, None)
     assert result["ChampionModelPackageArn"] == same_dataset and result["Passed"] is True
@@ -154,7 +168,7 @@ def test_missing_evaluation_summary_names_the_object(aws, documents):
         load_handler().handler(EVENT, None)
 
 
-def test_missing_group_setting_fails_fast(aws, documents, monkeypatch):
-    monkeypatch.delenv("MODEL_PACKAGE_GROUP_NAME")
-    with pytest.raises(MissingSetting, match="MODEL_PACKAGE_GROUP_NAME"):
+def test_missing_prefix_setting_fails_fast(aws, documents, monkeypatch):
+    monkeypatch.delenv("MODEL_LINE_PREFIX")
+    with pytest.raises(MissingSetting, match="MODEL_LINE_PREFIX"):
         load_handler().handler(EVENT, None)

@@ -52,6 +52,12 @@ def test_happy_path_registers_an_explained_model_pending_approval(runtime, credi
     assert lineage["ExecutionArn"] == record.execution_arn
     assert lineage["DataS3Uri"] == execution_input["DataS3Uri"]
     assert set(package["ModelMetrics"]) == {"ModelQuality", "ModelDataQuality", "Bias", "Explainability"}
+    # AND it is in the credit_data model line's group, created by this first run of the line
+    assert package["ModelPackageGroupName"] == "sagestep-dev-credit-data" and lineage["ModelLine"] == "credit-data"
+    # AND the run explains itself: report.html and summary.json, registered on the package
+    summary = runtime.read_json(lineage["RunSummaryS3Uri"])
+    assert summary["gate"]["passed"] is True and summary["metrics"]["auc"] == pytest.approx(float(lineage["TestAuc"]))
+    assert runtime.client("s3").head_object(**dict(zip(("Bucket", "Key"), lineage["ReportS3Uri"][5:].split("/", 1))))
     statistics = runtime.read_json(package["ModelMetrics"]["ModelDataQuality"]["Statistics"]["S3Uri"])
     assert {f["name"] for f in statistics["features"]} >= {"Income", "Age", "Home"}
     assert any("registered" in n["Subject"] for n in runtime.notifications())

@@ -18,7 +18,7 @@ from sagestep.aws import codebundle
 from tests.conftest import REPO_ROOT
 
 LIBRARY = REPO_ROOT / "src" / "sagestep"
-TOOLING = ("local", "validate", "report", "cli", "stack", "console")
+TOOLING = ("local", "validate", "cli", "stack", "console")
 FUNCTIONS = sorted(p.parent for p in (REPO_ROOT / "functions").glob("*/app.py"))
 ENTRY_POINTS = sorted((REPO_ROOT / "ml").glob("*.py"))
 # Imported in a fresh interpreter without `site` (so no .pth file puts the working tree's src/ on the path); the

@@ -36,7 +36,9 @@ EVENT = {
     "ModelDataUrl": "s3://artifacts/runs/exec-1/train/exec-1-train/output/model.tar.gz",
     "ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:TrainingStateMachine:exec-1",
     "DataS3Uri": "s3://data/credit/",
+    "DatasetConfigS3Uri": "s3://data/configs/credit_data.yaml",
     "CodeS3Uri": "s3://artifacts/code/sagestep-0.1.0.tar.gz",
+    "RunS3Uri": "s3://artifacts/runs/exec-1/",
 }
 
 
@@ -182,6 +184,9 @@ def test_gate_event_parses_and_names_the_documents_to_read():
         "dataset_config": "s3://artifacts/runs/exec-1/preprocess/config/dataset_config.json",
         "summary": "s3://artifacts/runs/exec-1/evaluation/summary.json",
     }
+    # AND the run's gate record and report go under the run prefix
+    assert event.gate_record_uri == "s3://artifacts/runs/exec-1/gate/gate.json"
+    assert event.report_uri == "s3://artifacts/runs/exec-1/report/report.html"
 
 
 def test_gate_event_without_a_field_names_it():

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from sagestep.cli import main
+from sagestep.training.config import load_dataset_config
 
 NUMERIC = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"]
 CATEGORICAL = ["Home", "Marital", "Records", "Job"]
@@ -140,8 +141,8 @@ def test_ml_baseline_entry_point_writes_feature_only_documents(
     (tmp_path / "train").mkdir()
     train.to_csv(tmp_path / "train" / "train.csv", index=False)
     (tmp_path / "config").mkdir()
-    config = {"features": {"numeric": NUMERIC, "categorical": CATEGORICAL}, "target": "Status", "id_column": "application_id"}
-    (tmp_path / "config" / "dataset_config.json").write_text(json.dumps(config))
+    config = load_dataset_config(repo_root / "ml" / "config" / "credit_data.yaml")
+    (tmp_path / "config" / "dataset_config.json").write_text(config.to_json())
     ml_baseline = _load_ml_baseline(repo_root)
     # WHEN the Processing entry point runs
     code = ml_baseline.main(["--data-dir", str(tmp_path / "train"), "--config-dir", str(tmp_path / "config"),
@@ -153,6 +154,8 @@ def test_ml_baseline_entry_point_writes_feature_only_documents(
     assert [f["name"] for f in statistics["features"]] == NUMERIC + CATEGORICAL
     assert constraints["monitoring_config"]["distribution_constraints"]["comparison_method"] == "Robust"
     assert next(f for f in statistics["features"] if f["name"] == "Age")["inferred_type"] == "Integral"
+    # AND the config travels with the baseline, for the monitors
+    assert json.loads((tmp_path / "out" / "dataset_config.json").read_text()) == config.to_dict()
 
 
 def test_ml_baseline_names_a_missing_feature_column(
@@ -162,7 +165,8 @@ def test_ml_baseline_names_a_missing_feature_column(
     (tmp_path / "train").mkdir()
     credit_data.to_csv(tmp_path / "train" / "train.csv", index=False)
     (tmp_path / "config").mkdir()
-    config = {"features": {"numeric": ["Age", "Salary"], "categorical": []}, "target": "Status"}
+    config = load_dataset_config(repo_root / "ml" / "config" / "credit_data.yaml").to_dict()
+    config["features"] = {"numeric": ["Age", "Salary"], "categorical": []}
     (tmp_path / "config" / "dataset_config.json").write_text(json.dumps(config))
     # WHEN the entry point runs
     code = _load_ml_baseline(repo_root).main(["--data-dir", str(tmp_path / "train"), "--config-dir",

@@ -40,13 +40,23 @@ class FakeStepFunctions:
         return {"executions": [{"name": name, "startDate": start} for name, start in self.starts]}
 
 
-def test_retraining_waits_out_the_cool_down_after_a_drift_started_one():
+def test_retraining_waits_out_the_cool_down_after_a_drift_started_one_of_the_same_line():
     now = dt.datetime(2026, 11, 22, 12, tzinfo=UTC)
-    recent = FakeStepFunctions([("drift-abc", now - dt.timedelta(hours=3)), ("manual-1", now - dt.timedelta(minutes=5))])
-    assert monitoring_run.should_retrain(recent, "arn", now, cooldown_hours=24)[0] is False
-    old = FakeStepFunctions([("drift-abc", now - dt.timedelta(hours=30))])
-    assert monitoring_run.should_retrain(old, "arn", now, cooldown_hours=24)[0] is True
-    assert monitoring_run.should_retrain(FakeStepFunctions([("manual-1", now)]), "arn", now, cooldown_hours=24)[0] is True
+    hours = dt.timedelta(hours=1)
+    recent = FakeStepFunctions([("drift-credit-data-0123456789ab", now - 3 * hours), ("manual-1", now - hours)])
+    assert monitoring_run.should_retrain(recent, "arn", now, 24, "credit-data")[0] is False
+    old = FakeStepFunctions([("drift-credit-data-0123456789ab", now - 30 * hours)])
+    assert monitoring_run.should_retrain(old, "arn", now, 24, "credit-data")[0] is True
+    assert monitoring_run.should_retrain(FakeStepFunctions([("manual-1", now)]), "arn", now, 24, "credit-data")[0] is True
+    # another line's drift retraining (even one whose name starts the same) does not hold this line back
+    other = FakeStepFunctions([("drift-credit-data-2-0123456789ab", now - hours), ("drift-german-credit-0123456789ab", now - hours)])
+    assert monitoring_run.should_retrain(other, "arn", now, 24, "credit-data")[0] is True
+
+
+def test_no_retraining_without_a_recorded_dataset_config():
+    now = dt.datetime(2026, 11, 22, 12, tzinfo=UTC)
+    retrain, why = monitoring_run.should_retrain(FakeStepFunctions([]), "arn", now, 24, "credit-data", "")
+    assert retrain is False and "DatasetConfigS3Uri" in why
 
 
 def test_metrics_go_to_the_model_monitor_namespaces_with_endpoint_and_schedule():

@@ -101,7 +101,7 @@ def test_rows_without_target_are_reported(credit_data, config):
     # WHEN validated THEN the count is in the detail and the fix says to drop them
     target = check(validate_data({"a.csv": data}, config), "target_values")
     assert target["passed"] is False
-    assert "3 row(s) have no Status" in target["detail"] and "drop unlabelled rows" in target["fix"]
+    assert "3 row(s) have no Status" in target["detail"] and "cleaning.unlabeled_rows: drop" in target["fix"]
 
 
 def test_positive_label_never_seen_lists_the_values_seen(credit_data, config):
@@ -146,9 +146,11 @@ def test_failed_checks_summary_lists_file_column_problem_and_fix(credit_data, co
     report = validate_data({"applications.csv": credit_data.drop(columns=["Income"])}, config)
     # WHEN summarised for stderr
     text = failed_checks_summary(report, "s3://bucket/raw/")
-    # THEN it says where, which column, what and how to fix
-    assert "required_columns: applications.csv columns ['Income']: applications.csv has no column ['Income']" in text
-    assert "fix: add the columns to the data" in text and "s3://bucket/raw/" in text
+    # THEN the first line leads with the error: where, which column, what and how to fix
+    first = text.splitlines()[0]
+    assert first.startswith("data check required_columns failed: applications.csv columns ['Income']: "
+                            "applications.csv has no column ['Income']")
+    assert "fix: add the columns to the data" in first and "s3://bucket/raw/" in text
 
 
 def test_prepare_makes_target_zero_one_with_bad_as_one(credit_data, config):
@@ -157,7 +159,7 @@ def test_prepare_makes_target_zero_one_with_bad_as_one(credit_data, config):
     # THEN the target keeps its name, 1 = "bad", and only configured columns remain
     assert prepared["Status"].dtype == np.int64
     assert prepared["Status"].sum() == (credit_data["Status"] == "bad").sum() == 1254
-    assert list(prepared.columns) == list(config.required_columns)
+    assert list(prepared.columns) == list(config.prepared_columns) == list(config.required_columns)
     assert prepared["Income"].dtype == np.float64
 
 

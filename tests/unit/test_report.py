@@ -23,7 +23,7 @@ from sagestep.training.metrics import binary_classification_statistics, calibrat
 from sagestep.training.model import BIAS_COLUMN
 from sagestep.monitoring.statistics import compute_statistics, feature_types_from_config
 from sagestep.training.preprocess import file_record, prepare_data, split_data, validate_data
-from sagestep.report import render_training_report, write_training_report
+from sagestep.training.report import render_training_report, write_training_report
 
 EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:sagestep-local-TrainingStateMachine:run-42"
 PACKAGE_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/credit-data/7"

@@ -216,8 +216,8 @@ def _without(name):
 BAD_REQUESTS = [
     # (id, body, content type, status, message pattern)
     ("csv too few values", GOOD + "\n" + GOOD.rsplit(",", 1)[0], "text/csv", 400,
-     r"^row 2: 12 values, but the model has 13 features; .*Seniority,Time,Age"),
-    ("csv too many values", GOOD + ",1", "text/csv", 400, r"^row 1: 14 values, but the model has 13 features"),
+     r"^row 2: 12 values, but the model reads 13 columns; .*Seniority,Time,Age"),
+    ("csv too many values", GOOD + ",1", "text/csv", 400, r"^row 1: 14 values, but the model reads 13 columns"),
     ("csv text in a number", GOOD.replace("129.0", "abc"), "text/csv", 400,
      r"^row 1, column 5 \(Income\): 'abc' is not a number"),
     ("csv infinite number", GOOD.replace("129.0", "1e999"), "text/csv", 400,
@@ -226,7 +226,7 @@ BAD_REQUESTS = [
      "text/csv", 400, r"^row 1 is a header; send rows without a header"),
     ("json unknown feature", _with(Salary=3), "application/json", 400, r"^row 2: unknown feature 'Salary'"),
     ("json missing feature", _without("Income"), "application/json", 400,
-     r"^row 1: missing feature 'Income'; send every feature, null for a missing value"),
+     r"^row 1: missing feature 'Income'; send every input column, null for a missing value"),
     ("json text in a number", _with(Income="abc"), "application/json", 400,
      r"^row 2, field Income: 'abc' is not a number"),
     ("json boolean in a number", _with(Age=True), "application/json", 400, r"^row 2, field Age: True is not a number"),
@@ -235,7 +235,7 @@ BAD_REQUESTS = [
     ("json list in a category", _with(Home=["rent"]), "application/json", 400,
      r"^row 2, field Home: \['rent'\] is not a single value"),
     ("json list of wrong length", json.dumps({"instances": [[1, 2, 3]]}), "application/json", 400,
-     r"^row 1: 3 values, but the model has 13 features"),
+     r"^row 1: 3 values, but the model reads 13 columns"),
     ("json text in a list", json.dumps({"instances": [GOOD.replace("60", "x", 1).split(",")]}), "application/json",
      400, r"^row 1, column 2 \(Time\): 'x' is not a number"),
     ("json scalar instance", json.dumps({"instances": [3]}), "application/json", 400,

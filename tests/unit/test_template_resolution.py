@@ -34,8 +34,8 @@ def test_substitutions_resolve_refs_getatts_and_subs_to_local_names():
 
 
 def test_parameter_overrides_change_names_and_unknown_or_invalid_ones_are_errors():
-    subs = tpl.state_machines(resolver(Environment="prod"), REPO_ROOT)["TrainingStateMachine"].substitutions
-    assert subs["ModelPackageGroupName"] == "sagestep-credit-prod"
+    subs = tpl.state_machines(resolver(Environment="prod"), REPO_ROOT)["DeploymentStateMachine"].substitutions
+    assert subs["ModelLinePrefix"] == "sagestep-prod-"
     with pytest.raises(tpl.TemplateError, match="Enviroment"):
         resolver(Enviroment="prod")
     with pytest.raises(tpl.TemplateError, match="AllowedValues"):
@@ -53,7 +53,7 @@ def test_getatt_to_a_missing_resource_names_it():
 def test_functions_get_their_environment_with_globals_merged():
     functions = tpl.functions(resolver(), REPO_ROOT)
     gate = functions["QualityGateFunction"]
-    assert gate.environment["MODEL_PACKAGE_GROUP_NAME"] == "sagestep-credit-dev"
+    assert gate.environment["MODEL_LINE_PREFIX"] == "sagestep-dev-"
     assert gate.environment["POWERTOOLS_SERVICE_NAME"] == "sagestep"
     assert gate.code_dir == (REPO_ROOT / "functions" / "quality_gate").resolve()
 

@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 _ML_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt"}
-_LIBRARY_SUFFIXES = {".py", ".typed"}
+_LIBRARY_SUFFIXES = {".py", ".typed", ".j2"}  # .j2: the training report's page template (training/report/)
 # The packages of src/sagestep/ that Lambda functions, SageMaker jobs and the serving container import: the only
 # ones that ship (Lambda layer, job bundle, serving source dir). Everything else under src/sagestep/ (local/,
-# validate/, report/, cli/, stack/, console/) is tooling, which runtime code never imports.
+# validate/, cli/, stack/, console/) is tooling, which runtime code never imports. The training report
+# (training/report/) is runtime: the training pipeline's report step (ml/report.py) renders it in the job image, which
+# provides jinja2 and matplotlib.
 RUNTIME_PACKAGES = ("abtest", "aws", "monitoring", "registry", "serving", "training")
 _LIBRARY_ROOT_FILES = ("__init__.py", "py.typed")
 

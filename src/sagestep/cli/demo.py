@@ -58,7 +58,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         package = sagemaker.describe_model_package(ModelPackageName=package_arn)
         run_prefix = output["Run"]["OutputS3Uri"]
         run_dir = runtime.local_path(run_prefix)
-        report = _write_report(runtime, record, run_dir)
+        report = runtime.local_path(output["Gate"]["ReportS3Uri"])  # written by the pipeline's report step
         metadata = package.get("CustomerMetadataProperties", {})
         print()
         print(f"Registered model package {package_arn}")
@@ -74,7 +74,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if deployment.status != "SUCCEEDED":
             print(f"\nThe deployment ended {deployment.status}: {deployment.error}: {deployment.cause}")
             return 1
-        endpoint = runtime.resolver.resolve({"Fn::Sub": "sagestep-${Environment}-credit"})
+        endpoint = package["ModelPackageGroupName"]  # the model line's endpoint has its group's name
         scored = _score_held_out_rows(runtime, endpoint, run_dir, metadata.get("DatasetName", ""))
         runtime.endpoints.publish_metrics(runtime.client("cloudwatch"))
         print(f"\nEndpoint {endpoint} is InService (local); {scored} held-out applications scored through it.")
@@ -93,6 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             dataset_config=root / DATASET_CONFIG,
             overrides={"TrafficShare": 0.1},
             plot_path=run_dir / "ab_evidence.png",
+            endpoint=endpoint,
         )
         runtime.endpoints.stop_all()  # flushes the data capture files
         runtime.flush_metrics()
@@ -132,9 +133,3 @@ def _score_held_out_rows(runtime: Any, endpoint: str, run_dir: Path, dataset: st
             print(f"  {dataset} test application {index}: score {prediction['score']:.3f} -> decline; reason codes: "
                   f"{', '.join(prediction['reason_codes'])}")
     return len(records)
-
-
-def _write_report(runtime: Any, record: Any, run_dir: Path) -> Path:
-    from sagestep.report import write_training_report
-
-    return write_training_report(run_dir, record.to_dict(), run_dir / "report.html")

@@ -305,8 +305,8 @@ class LiveReporter:
         elif kind.endswith("Failed") or kind.endswith("TimedOut"):
             details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
             error = details.get("error", kind)
-            cause = str(details.get("cause", ""))
-            print(f"{self._stamp()} ✗ {kind}: {error}: {_shorten(cause)}", file=self.stream, flush=True)
+            cause = short_cause(str(details.get("cause", "")))
+            print(f"{self._stamp()} ✗ {kind}: {error}: {cause}", file=self.stream, flush=True)
 
     def on_tick(self) -> None:
         now = time.monotonic()
@@ -327,6 +327,70 @@ def _shorten(text: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def short_cause(cause: str, limit: int = 400) -> str:
+    """A failure's cause in one short line that leads with the error: for a failed SageMaker job (whose cause is the
+    whole Describe*Job response, kept in the history) its name, status and own message (ExitMessage, else
+    FailureReason, first line); for anything else the first line."""
+    if cause.lstrip().startswith("{"):
+        try:
+            job = json.loads(cause)
+        except ValueError:
+            job = None
+        if isinstance(job, dict):
+            name = next((job[k] for k in ("ProcessingJobName", "TrainingJobName", "TransformJobName") if k in job), None)
+            status = next((job[k] for k in ("ProcessingJobStatus", "TrainingJobStatus", "TransformJobStatus") if k in job), "")
+            message = job.get("ExitMessage") or job.get("FailureReason") or "no FailureReason given"
+            if name:
+                first = str(message).strip().splitlines()[0] if str(message).strip() else str(message)
+                return _shorten(f"{name} {status}: {first}", limit) + "  (full job request: sagestep local history)"
+    lines = [line for line in cause.strip().splitlines() if line.strip()]
+    return _shorten(lines[0] if lines else cause, limit)
+
+
+def _run_prefix(record: Any) -> str | None:
+    """The run's output prefix (`Run.OutputS3Uri`) from the output, else the last state output that has it."""
+    candidates = [record.output] if isinstance(record.output, dict) else []
+    for event in reversed(record.history or []):
+        exited = event.get("stateExitedEventDetails") or {}
+        try:
+            candidates.append(json.loads(exited.get("output") or "null"))
+        except ValueError:
+            continue
+    for state in candidates:
+        run = state.get("Run") if isinstance(state, dict) else None
+        if isinstance(run, dict) and isinstance(run.get("OutputS3Uri"), str):
+            return run["OutputS3Uri"]
+    return None
+
+
+def print_run_summary(runtime: Any, record: Any, stream: TextIO = sys.stdout) -> bool:
+    """What a training run ended with: the gate verdict, key metrics and where the report is (from the run's
+    report/summary.json, written by the pipeline's report step). False when the run has no summary."""
+    prefix = _run_prefix(record)
+    if prefix is None:
+        return False
+    uri = prefix + "report/summary.json"
+    try:
+        summary = runtime.read_json(uri)
+    except Exception:  # noqa: BLE001 - the run stopped before its report step: nothing to summarise
+        return False
+    gate, metrics, rows = summary.get("gate") or {}, summary.get("metrics") or {}, summary.get("rows") or {}
+    verdict = "passed" if gate.get("passed") else "REFUSED"
+    print(f"quality gate {verdict}" + ("" if gate.get("passed") else ": " + "; ".join(gate.get("reasons") or [])),
+          file=stream)
+    shown = "  ".join(f"{name} {metrics[key]:.4f}" for key, name in (("auc", "AUC"), ("ks", "KS"), ("gini", "Gini"),
+                                                                      ("f1", "F1")) if isinstance(metrics.get(key), (int, float)))
+    counts = f"{rows.get('test')} test rows of {rows.get('read')} read"
+    if rows.get("unlabeled_dropped"):
+        counts += f", {rows['unlabeled_dropped']} without a label dropped"
+    print(f"test metrics: {shown} ({counts})", file=stream)
+    print(f"model line: {summary.get('model_line')} ({summary.get('dataset')}, {summary.get('algorithm')})", file=stream)
+    report = summary.get("report") or prefix + "report/report.html"
+    print(f"report: {report}", file=stream)
+    print(f"        {runtime.local_path(report)}", file=stream)
+    return True
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     execution_input = read_input(args.input)
     from sagestep.local.runtime import RuntimeError_
@@ -341,13 +405,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 raise UserError(str(exc)) from exc
             print(f"started {arn}", flush=True)
             record = runtime.wait(arn, on_event=reporter.on_event, on_tick=reporter.on_tick)
+            if record.status != "SUCCEEDED":
+                print(f"error: {record.error}", file=sys.stderr)
+                print(f"cause: {short_cause(str(record.cause or ''), limit=2000)}", file=sys.stderr)
+            print_run_summary(runtime, record)
     except TemplateError as exc:
         raise UserError(str(exc)) from exc
     if args.output_json:
         args.output_json.write_text(json.dumps(record.to_dict(), indent=2, default=str))
-    if record.status != "SUCCEEDED":
-        print(f"error: {record.error}", file=sys.stderr)
-        print(f"cause: {record.cause}", file=sys.stderr)
     print(f"{record.status} {record.execution_arn}")
     return 0 if record.status == "SUCCEEDED" else 1
 

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     models = subparsers.add_parser("models", help="list, approve and reject model packages")
     commands = models.add_subparsers(dest="models_command", required=True)
 
-    listing = commands.add_parser("list", help="model packages of the group, newest first")
+    listing = commands.add_parser("list", help="model packages of every model line (or one), newest first per line")
     _common(listing)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_list)
@@ -32,7 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--group", help="model package group (default: the template's ModelPackageGroup)")
+    parser.add_argument("--line", help="one model line (e.g. credit-data; default: every line of the stack)")
+    parser.add_argument("--group", help="a model package group by its full name (instead of --line)")
+    parser.add_argument("--prefix", help="with --aws: the stack's model line prefix (its ModelLinePrefix output, "
+                                         "e.g. sagestep-dev-)")
     parser.add_argument("--aws", action="store_true", help="use the AWS account of your credentials instead of the local workspace")
     parser.add_argument("--region", help="AWS region with --aws")
     add_runtime_arguments(parser)
@@ -40,37 +43,45 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def _sagemaker(args: argparse.Namespace) -> Iterator[tuple[Any, str]]:
+    """(SageMaker client, model line prefix)."""
     if args.aws:
         import boto3
 
-        if not args.group:
-            raise UserError("--group is required with --aws (the stack output ModelPackageGroupName)")
-        yield boto3.client("sagemaker", region_name=args.region), args.group
+        if args.func is cmd_list and not (args.prefix or args.group):
+            raise UserError("--prefix (the stack output ModelLinePrefix, e.g. sagestep-dev-) or --group is required "
+                            "to list packages with --aws")
+        yield boto3.client("sagemaker", region_name=args.region), args.prefix or ""
         return
     with open_runtime(args) as runtime:
-        group = args.group or runtime.resolver.physical_name("ModelPackageGroup")
-        yield runtime.client("sagemaker"), group
+        outputs = runtime.resolver.template.get("Outputs") or {}
+        if "ModelLinePrefix" not in outputs:
+            raise UserError(f"{args.template}: no ModelLinePrefix output; the template does not declare model lines")
+        yield runtime.client("sagemaker"), str(runtime.resolver.resolve(outputs["ModelLinePrefix"]["Value"]))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    with _sagemaker(args) as (sagemaker, group):
-        rows = approvals.list_packages(sagemaker, group)
+    with _sagemaker(args) as (sagemaker, prefix):
+        groups = [args.group] if args.group else [prefix + args.line] if args.line else None
+        rows = approvals.list_lines(sagemaker, prefix, groups)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
     if not rows:
-        print(f"no model packages in {group}")
+        where = args.group or (prefix + args.line if args.line else f"any model line ({prefix}<line>)")
+        print(f"no model packages in {where}")
         return 0
+    width = max(len(str(r["Line"])) for r in rows)
     for row in rows:
+        deployed = f"  live on {row['DeployedEndpoint']}" if row.get("DeployedEndpoint") else ""
         print(
-            f"{row['ModelPackageArn']}  {row['Status']:<22} AUC {row['TestAuc'] or '-':<8} {row['Algorithm'] or '-':<9} "
-            f"{row['Created']}  {row['ApprovalDescription'] or ''}"
+            f"{row['Line']:<{width}}  {row['ModelPackageArn']}  {row['Status']:<22} AUC {row['TestAuc'] or '-':<8} "
+            f"{row['Algorithm'] or '-':<9} {row['Created']}{deployed}  {row['ApprovalDescription'] or ''}"
         )
     return 0
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
-    with _sagemaker(args) as (sagemaker, _group):
+    with _sagemaker(args) as (sagemaker, _prefix):
         try:
             result = approvals.decide(sagemaker, args.package_arn, args.decision, args.by, args.reason)
         except approvals.ApprovalError as exc:

@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     baseline.add_argument(
         "--dataset-config",
         type=Path,
-        help="dataset config YAML (e.g. ml/config/credit_data.yaml): profile only its features, in its order",
+        help="dataset config (e.g. ml/config/credit_data.yaml): clean the input with its cleaning and profile only its "
+        "features, with its types, in its order; the config is written beside the baseline for the monitors",
     )
     baseline.set_defaults(func=run_baseline)
 
@@ -121,67 +122,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 # -- baseline ------------------------------------------------------------------------------------------------------
-def _dataset_features(path: Path) -> tuple[list[str], list[str]]:
-    import yaml
-
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: dataset config not found; pass --dataset-config ml/config/<dataset>.yaml") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    features = config.get("features") if isinstance(config, dict) else None
-    if not isinstance(features, dict):
-        raise UserError(f"{path}: missing 'features' with 'numeric' and 'categorical' lists")
-    lists = []
-    for key in ("numeric", "categorical"):
-        value = features.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise UserError(f"{path}: features.{key} must be a list of column names")
-        lists.append(value)
-    if not lists[0] and not lists[1]:
-        raise UserError(f"{path}: features.numeric and features.categorical are both empty; list the model's features")
-    return lists[0], lists[1]
-
-
 def run_baseline(args: argparse.Namespace) -> int:
     from sagestep.monitoring.baseline import build_baseline
+    from sagestep.monitoring.columns import BASELINE_CONFIG, MonitoredColumns, fit_for_baseline
     from sagestep.monitoring.files import write_json
     from sagestep.monitoring.readers import iter_chunks
+    from sagestep.training.config import ConfigError, load_dataset_config
 
-    numeric = categorical = None
-    if args.dataset_config is not None:
-        numeric, categorical = _dataset_features(args.dataset_config)
+    columns = None
     try:
-        statistics, constraints = build_baseline(
-            iter_chunks(args.input), numeric=numeric, categorical=categorical, source=str(args.input)
-        )
-    except _input_errors() as exc:
+        chunks = iter_chunks(args.input)
+        if args.dataset_config is not None:
+            config = load_dataset_config(args.dataset_config)
+            if not config.cleaning.is_fitted:  # caps need every row first: fit them on the baseline data
+                import pandas as pd
+
+                frames = list(chunks)
+                config = fit_for_baseline(config, pd.concat(frames, ignore_index=True))
+                chunks = iter(frames)
+            columns = MonitoredColumns(config)
+            statistics, constraints = build_baseline(
+                columns.prepare(chunks), numeric=config.features.numeric, categorical=config.features.categorical,
+                source=str(args.input))
+        else:
+            statistics, constraints = build_baseline(chunks, source=str(args.input))
+    except (*_input_errors(), ConfigError) as exc:
         raise UserError(str(exc)) from None
     write_json(args.output / "statistics.json", statistics)
     write_json(args.output / "constraints.json", constraints, indent=2)
-    print(
-        f"baseline: {statistics['dataset']['item_count']} rows, {len(statistics['features'])} features -> "
-        f"{args.output / 'statistics.json'}, {args.output / 'constraints.json'}"
-    )
+    written = [args.output / "statistics.json", args.output / "constraints.json"]
+    if columns is not None:
+        write_json(args.output / BASELINE_CONFIG, columns.config.to_dict(), indent=2)
+        written.append(args.output / BASELINE_CONFIG)
+    print(f"baseline: {statistics['dataset']['item_count']} rows, {len(statistics['features'])} features -> "
+          f"{', '.join(map(str, written))}")
+    if columns is not None:
+        for line in filter(None, [columns.describe_not_monitored(), *columns.unreadable()]):
+            print(f"  {line}")
     return 0
 
 
 # -- data quality --------------------------------------------------------------------------------------------------
 def run_data_quality_command(args: argparse.Namespace) -> int:
+    from sagestep.monitoring.columns import current_chunks
     from sagestep.monitoring.constraints import global_config
     from sagestep.monitoring.data_quality import run_data_quality
     from sagestep.monitoring.files import read_json, write_json, write_jsonl
     from sagestep.monitoring.metrics_emf import emf_records
-    from sagestep.monitoring.readers import ReadReport, iter_chunks
+    from sagestep.monitoring.readers import ReadReport
 
     fix = f"run `sagestep baseline --input TRAIN_DATA --output {args.baseline_dir}` first"
     report = ReadReport()
     try:
         statistics = read_json(args.baseline_dir / "statistics.json", "baseline statistics", fix)
         constraints = read_json(args.baseline_dir / "constraints.json", "baseline constraints", fix)
-        names = [f.get("name") for f in statistics.get("features", []) if isinstance(f, dict)]
-        chunks = iter_chunks(args.input, feature_names=[str(n) for n in names], report=report)
+        chunks, columns = current_chunks(args.input, statistics, args.baseline_dir, report)
         result = run_data_quality(chunks, statistics, constraints)
         emit = global_config(constraints).emit_metrics
     except _input_errors() as exc:
@@ -203,12 +198,13 @@ def run_data_quality_command(args: argparse.Namespace) -> int:
         else []
     )
     write_jsonl(out / "cloudwatch_metrics.jsonl", records)
-    print(_summary(result.statistics, result.violations, result.drift_report, report, out))
+    print(_summary(result.statistics, result.violations, result.drift_report, report, out, columns))
     return 0
 
 
 def _summary(
-    statistics: dict[str, Any], violations: dict[str, Any], drift_report: dict[str, Any], report: Any, out: Path
+    statistics: dict[str, Any], violations: dict[str, Any], drift_report: dict[str, Any], report: Any, out: Path,
+    columns: Any = None,
 ) -> str:
     found = violations["violations"]
     lines = [
@@ -222,6 +218,8 @@ def _summary(
         lines.append(f"  drifted: {', '.join(drift_report['flagged_features'])}")
     for example in report.malformed_examples[:3]:
         lines.append(f"  malformed: {example}")
+    if columns is not None:
+        lines += [f"  {line}" for line in filter(None, [columns.describe_not_monitored(), *columns.unreadable()])]
     lines.append(f"  reports: {out}")
     return "\n".join(lines)
 
@@ -277,8 +275,8 @@ def run_bias_command(args: argparse.Namespace) -> int:
                 model = ScoringModel.load(tmp)
             else:
                 model = ScoringModel.load(args.model)
-        merged = read_merged(args.merged, list(model.features),
-                             numeric=[f for f in model.features if f not in model.categorical])
+        merged = read_merged(args.merged, model.input_columns, numeric=model.plain_numeric_inputs)
+        merged.features = model.clean(merged.features)  # the dataset config's cleaning, as at training
         report, violations = run_bias_attribution(merged.features, merged.labels, merged.scores, config, bias,
                                                   explainability, model, threshold=args.threshold,
                                                   thresholds=thresholds)

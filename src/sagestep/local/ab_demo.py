@@ -37,11 +37,11 @@ def run_ab_demo(
     """Run one A/B test against the live endpoint while traffic flows; print each look; return the summary.
 
     The input is events/ab_test_state_machine_split.json with the challenger and `overrides` (e.g.
-    {"TrafficShare": 0.1}); the endpoint is the machine's `EndpointName` substitution. Returns {"Status", "Decision",
+    {"TrafficShare": 0.1}); the endpoint is the challenger's model line endpoint (its group's name). Returns {"Status", "Decision",
     "Reasons", "EvidenceS3Uri", "PlotPath", "Looks", "Traffic"}.
     """
-    machine = runtime.state_machines["ABTestStateMachine"]
-    endpoint = endpoint or machine.substitutions["EndpointName"]
+    endpoint = endpoint or runtime.client("sagemaker").describe_model_package(
+        ModelPackageName=challenger_package_arn)["ModelPackageGroupName"]
     execution_input = {**json.loads((Path(runtime.root) / DEMO_INPUT).read_text()),
                        "ChallengerModelPackageArn": challenger_package_arn, **(overrides or {})}
     rows = load_rows(rows_csv, dataset_config=dataset_config)

@@ -376,7 +376,8 @@ class _LambdaContext:
 def _patched_invoke_lambda_function(parameters: dict, region: str, state_credentials: Any) -> dict:
     spec = HOOKS.function_for(parameters["FunctionName"])
     if HOOKS.before_lambda is not None:
-        HOOKS.before_lambda()  # a function sees what model servers and traffic wrote, as it would in AWS
+        with HOOKS.lambda_lock:  # one sync at a time: Map iterations and Parallel branches invoke concurrently
+            HOOKS.before_lambda()  # a function sees what model servers and traffic wrote, as it would in AWS
     payload = parameters.get("Payload")
     if isinstance(payload, (bytes, bytearray)):
         payload = payload.decode("utf-8")

@@ -395,6 +395,10 @@ class JobRunner:
         app = request.get("AppSpecification") or {}
         inputs_dir = job.opt_ml / "processing"
         inputs_dir.mkdir(parents=True, exist_ok=True)
+        # As SageMaker does: the job's request at /opt/ml/config/processingjobconfig.json (inputs' S3 URIs and paths)
+        (job.opt_ml / "config").mkdir(parents=True, exist_ok=True)
+        (job.opt_ml / "config" / "processingjobconfig.json").write_text(
+            json.dumps({"ProcessingJobName": job.name, "ProcessingJobArn": job.arn, **request}, indent=2, default=str))
         job.set_secondary("Downloading", "Downloading input data")
         for channel in request.get("ProcessingInputs") or []:
             s3_input = channel.get("S3Input")
@@ -419,7 +423,9 @@ class JobRunner:
             return
         if code != 0:
             reason = self.failure_reason(job, code, tail)
-            job.exit_message = tail[-FAILURE_REASON_MAX:]
+            message = job.opt_ml / "output" / "message"  # the container's own ExitMessage (first 1 KB), as in AWS
+            job.exit_message = (message.read_text(errors="replace")[:FAILURE_REASON_MAX] if message.is_file()
+                                else tail[-FAILURE_REASON_MAX:])
             self._finish(job, "Failed", reason)
             return
         job.set_secondary("Uploading", "Uploading output data")

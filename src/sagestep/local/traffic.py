@@ -48,6 +48,7 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
     frame = pd.read_csv(path)
     positive: Any = 1
     drop: list[str] = []
+    inputs: list[str] | None = None
     if dataset_config is not None:
         from sagestep.training.config import load_dataset_config
 
@@ -55,6 +56,7 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
         target = target or config.target
         positive = config.positive_label
         drop = [c for c in [getattr(config, "id_column", None)] if c]
+        inputs = [c for c in config.input_columns if c in frame.columns]  # what a request carries (no target)
     if target is None:
         candidates = [c for c in frame.columns if c.lower() in ("target", "label", "status", "y")]
         if len(candidates) != 1:
@@ -67,7 +69,7 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
         labels = values.astype(int).tolist()
     else:
         labels = (values.astype(str) == str(positive)).astype(int).tolist()
-    features = [c for c in frame.columns if c != target and c not in drop]
+    features = inputs if inputs is not None else [c for c in frame.columns if c != target and c not in drop]
     instances = [
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         for row in frame[features].to_dict(orient="records")

@@ -1,7 +1,7 @@
 """Read merged records (capture + ground truth) into features, scores and labels.
 
 A merged record is a data-capture record plus a top-level `groundTruthData`:
-`captureData.endpointInput` is a CSV row without header in the model's feature order (`text/csv`) or a JSON
+`captureData.endpointInput` is a CSV row without header in the model's input column order (`text/csv`) or a JSON
 object keyed by feature name; `captureData.endpointOutput` is `{"predictions": [{"score": 0.83, ...}]}`
 (application/json), a bare number, or CSV `score,decision,reasons`; `groundTruthData.data` is the label ("1"/"0"
 for a classifier, a number for a regression). Any field may be BASE64-encoded (`encoding: BASE64`).

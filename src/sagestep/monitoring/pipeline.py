@@ -1,10 +1,12 @@
 """What the monitoring state machine's two Lambdas decide: what to monitor, and what the results mean.
 
-- `monitoring_context`: the model package live on the endpoint (the Approved package whose recorded deployment
-  is the endpoint's current config), its drift-check baselines, and a manifest of the capture files of the
-  window (hour folders `yyyy/mm/dd/hh` in [start, end)), so the data-quality job reads only that window.
+- `monitoring_context`: the model package live on a model line's endpoint (the Approved package of the line's group
+  whose recorded deployment is the endpoint's current config), its drift-check baselines and the lineage a
+  retraining needs (data, dataset config, algorithm), and a manifest of the capture files of the window (hour
+  folders `yyyy/mm/dd/hh` in [start, end)), so the data-quality job reads only that window.
 - `monitoring_report`: the checks' summaries → total violations, CloudWatch metrics, and whether to start a
-  retraining (not within the cool-down after the last drift-started one, so one drift cannot start a storm).
+  retraining of the line (not within the cool-down after the line's last drift-started one, so one drift cannot
+  start a storm).
 Boto3 clients are passed in.
 """
 
@@ -56,12 +58,17 @@ def baselines(package: dict[str, Any]) -> dict[str, str]:
     except KeyError as exc:
         raise NothingToMonitor(f"{package['ModelPackageArn']} has no DriftCheckBaselines.{exc.args[0]}: register it with the training pipeline") from exc
     run = statistics.rsplit("/baseline/", 1)[0] + "/"
+    lineage = package.get("CustomerMetadataProperties") or {}
     return {
         "ModelPackageArn": package["ModelPackageArn"],
         "BaselineS3Uri": _dirname(statistics),
         "EvaluationS3Uri": _dirname(quality),
         "DatasetConfigS3Uri": run + "preprocess/config/",
         "ModelDataUrl": package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"],
+        # what a drift-started retraining of the line reads: the live model's own data prefix and config
+        "RetrainDataS3Uri": lineage.get("DataS3Uri", ""),
+        "RetrainDatasetConfigS3Uri": lineage.get("DatasetConfigS3Uri", ""),
+        "RetrainAlgorithm": lineage.get("Algorithm") or "lightgbm",
     }
 
 
@@ -121,14 +128,22 @@ def metric_data(summaries: list[dict[str, Any]], endpoint: str, schedule: str) -
     return batches
 
 
-def should_retrain(stepfunctions: Any, training_arn: str, now: dt.datetime, cooldown_hours: float) -> tuple[bool, str]:
+def should_retrain(stepfunctions: Any, training_arn: str, now: dt.datetime, cooldown_hours: float, line: str,
+                   dataset_config_s3_uri: str | None = None) -> tuple[bool, str]:
+    """Whether to start a retraining of the model line: not when the live package records no dataset config to
+    retrain with, nor within the cool-down after the line's last drift-started retraining (`drift-<line>-<hash>`)."""
+    if dataset_config_s3_uri is not None and not dataset_config_s3_uri:
+        return False, ("the live package records no DatasetConfigS3Uri (registered before model lines); start its "
+                       "retraining by hand")
     page = stepfunctions.list_executions(stateMachineArn=training_arn, maxResults=100)
-    drift_started = [e for e in page.get("executions", []) if e["name"].startswith(RETRAIN_PREFIX)]
+    own = re.compile(rf"^{re.escape(RETRAIN_PREFIX + line)}-[0-9a-f]{{12}}$")
+    drift_started = [e for e in page.get("executions", []) if own.match(e["name"])]
     if not drift_started:
-        return True, "no earlier drift-started retraining"
+        return True, f"no earlier drift-started retraining of {line}"
     last = max(e["startDate"] for e in drift_started)
     if last.tzinfo is None:
         last = last.replace(tzinfo=dt.timezone.utc)
     if now - last < dt.timedelta(hours=cooldown_hours):
-        return False, f"the last drift retraining started {last.isoformat()}, within the {cooldown_hours:g} h cool-down"
-    return True, f"the last drift retraining started {last.isoformat()}, before the cool-down"
+        return False, (f"the last drift retraining of {line} started {last.isoformat()}, within the {cooldown_hours:g} h "
+                       f"cool-down")
+    return True, f"the last drift retraining of {line} started {last.isoformat()}, before the cool-down"

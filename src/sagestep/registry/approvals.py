@@ -45,6 +45,28 @@ def decide(sagemaker: Any, package_arn: str, decision: str, by: str, reason: str
     }
 
 
+def model_line_groups(sagemaker: Any, prefix: str) -> list[str]:
+    """The package groups of the stack's model lines (named <prefix><line>), by name."""
+    groups: list[str] = []
+    kwargs: dict[str, Any] = {"NameContains": prefix, "MaxResults": 100}
+    while True:
+        page = sagemaker.list_model_package_groups(**kwargs)
+        groups += [g["ModelPackageGroupName"] for g in page.get("ModelPackageGroupSummaryList", [])
+                   if g["ModelPackageGroupName"].startswith(prefix)]
+        if not page.get("NextToken"):
+            return sorted(groups)
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def list_lines(sagemaker: Any, prefix: str, groups: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every model line's packages, newest first within a line; each row names its `Line`."""
+    rows: list[dict[str, Any]] = []
+    for group in groups if groups is not None else model_line_groups(sagemaker, prefix):
+        line = group[len(prefix):] if group.startswith(prefix) else group
+        rows += [{"Line": line, "Group": group, **row} for row in list_packages(sagemaker, group)]
+    return rows
+
+
 def list_packages(sagemaker: Any, group: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"ModelPackageGroupName": group, "SortBy": "CreationTime", "SortOrder": "Descending"}
@@ -62,6 +84,8 @@ def list_packages(sagemaker: Any, group: str) -> list[dict[str, Any]]:
                     "TestAuc": props.get("TestAuc"),
                     "Algorithm": props.get("Algorithm"),
                     "DecidedBy": props.get("ApprovedBy") or props.get("RejectedBy"),
+                    "Dataset": props.get("DatasetName"),
+                    "DeployedEndpoint": props.get("DeployedEndpoint"),
                     "ApprovalDescription": described.get("ApprovalDescription"),
                 }
             )

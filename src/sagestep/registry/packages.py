@@ -29,3 +29,12 @@ def latest_approved_model_package(sagemaker_client: Any, group_name: str, datase
         if not listed.get("NextToken"):
             return None
         kwargs["NextToken"] = listed["NextToken"]
+
+
+def model_line_exists(sagemaker_client: Any, group_name: str) -> bool:
+    """Whether the model line's package group exists yet (a new line's first run creates it)."""
+    try:
+        sagemaker_client.describe_model_package_group(ModelPackageGroupName=group_name)
+    except sagemaker_client.exceptions.ClientError:
+        return False
+    return True

@@ -9,12 +9,16 @@ The SageMaker contract, one function each:
                                                                           the model's features, then scored)
     output_fn(prediction, accept)    -> format_response(prediction, accept)  (body bytes, content type)
 
-Requests (`Content-Type`, parameters such as `; charset=utf-8` ignored):
-- `text/csv`: one applicant a line, no header, values in `model.features` order (numeric features first, then
-  categorical, as in the dataset config); an empty value is a missing value. Blank lines are skipped.
-- `application/json`: `{"instances": [{"Income": 129, "Home": "rent", ...}, ...]}` (every feature named, null
-  for a missing value), `{"instances": [[...values in feature order...], ...]}`, a single object, or a bare list
-  of either.
+Requests (`Content-Type`, parameters such as `; charset=utf-8` ignored) carry the model's input columns
+(`model.input_columns`: the features in model order — numeric first, then categorical, as in the dataset config —
+with derived date features replaced by their date column), raw or cleaned: the dataset config's cleaning
+(`sagestep.training.cleaning`, recorded in the model) reads `"$60,000.00 "` as 60000, `28-Feb-97` with its format
+and pivot year, and maps a capped column's rare values to "(other)", exactly as at training.
+- `text/csv`: one applicant a line, no header, values in `model.input_columns` order; an empty value is a missing
+  value. Blank lines are skipped.
+- `application/json`: `{"instances": [{"Income": 129, "Home": "rent", ...}, ...]}` (every input column named, null
+  for a missing value), `{"instances": [[...values in input column order...], ...]}`, a single object, or a bare
+  list of either.
 
 Responses (`Accept`; missing, `*/*` or `application/*` mean JSON):
 - `application/json`: `{"predictions": [{"score": 0.83, "decision": "decline", "threshold": 0.5,
@@ -52,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from sagestep.aws import envvars
+from sagestep.training import cleaning
 from sagestep.training.config import category_key
 from sagestep.training.model import CATEGORICAL, ScoringModel, top_positive_features
 
@@ -64,6 +69,8 @@ DECLINE = "decline"
 DECISIONS = (APPROVE, DECLINE)
 
 _MISSING_TEXT = frozenset({"", "nan", "na", "null", "none"})  # as ScoringModel reads raw text
+# How each input column becomes feature values (see ServingModel._columns).
+_NUMBER, _CATEGORY, _CLEANED_NUMBER, _DATE = range(4)
 _INFINITIES = (math.inf, -math.inf)
 _MAX_SHOWN = 40  # characters of a bad value quoted in a message
 
@@ -113,18 +120,35 @@ class Predictions:
 
 
 class ServingModel(ScoringModel):
-    """A `ScoringModel` with what each request needs precomputed: feature positions, category codes, k."""
+    """A `ScoringModel` with what each request needs precomputed: per input column how it becomes feature values
+    (a number, a category code, a cleaned number, or a date's derived features), and k."""
 
     def __init__(self, *, reason_code_count: int = DEFAULT_REASON_CODES, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if reason_code_count < 1:
             raise ValueError(f"reason_code_count must be at least 1, got {reason_code_count}")
         self.reason_code_count = int(reason_code_count)
-        self.feature_index: dict[str, int] = {f: j for j, f in enumerate(self.features)}
-        self._codes: list[dict[str, float] | None] = [
-            {c: float(i) for i, c in enumerate(self.categorical[f])} if self.feature_types[f] == CATEGORICAL else None
-            for f in self.features
-        ]
+        self.request_columns: list[str] = self.input_columns
+        self.column_index: dict[str, int] = {c: j for j, c in enumerate(self.request_columns)}
+        self._columns = [self._column_plan(c) for c in self.request_columns]
+
+    def _column_plan(self, column: str) -> tuple[Any, ...]:
+        """(kind, feature index or [(index, part)], lookup, cleaning spec) for one input column."""
+        config = self.dataset_config if self.cleans else None
+        spec = config.cleaning if config is not None else None
+        if spec is not None and (date := spec.date(column)) is not None:
+            derived = [(self.features.index(f), part) for f, (src, part) in spec.derived.items()
+                       if src == column and f in self.features]
+            return (_DATE, derived, None, date)
+        j = self.features.index(column)
+        if self.feature_types[column] == CATEGORICAL:
+            lookup = {c: float(i) for i, c in enumerate(self.categorical[column])}
+            cap = spec.cap(column) if spec is not None else None
+            keep = frozenset(cap.keep or ()) if cap is not None else None
+            return (_CATEGORY, j, lookup, keep)
+        if spec is not None and column in spec.number_columns:
+            return (_CLEANED_NUMBER, j, None, spec.numbers)
+        return (_NUMBER, j, None, None)
 
     @classmethod
     def from_model(cls, model: ScoringModel, *, reason_code_count: int = DEFAULT_REASON_CODES) -> ServingModel:
@@ -150,74 +174,106 @@ class ServingModel(ScoringModel):
         return self._encode_json(request.rows)
 
     def _encode_csv(self, rows: Sequence[Sequence[str]]) -> np.ndarray:
-        width = len(self.features)
-        codes = self._codes
-        out = np.empty((len(rows), width), dtype=np.float64)
+        width = len(self.request_columns)
+        out = np.empty((len(rows), len(self.features)), dtype=np.float64)
         for i, row in enumerate(rows):
             if len(row) != width:
                 raise RequestError(
-                    f"row {i + 1}: {len(row)} values, but the model has {width} features; send one line per "
-                    f"applicant, no header, values in this order: {','.join(self.features)}"
+                    f"row {i + 1}: {len(row)} values, but the model reads {width} columns; send one line per "
+                    f"applicant, no header, values in this order: {','.join(self.request_columns)}"
                 )
             for j, cell in enumerate(row):
-                lookup = codes[j]
-                if lookup is None:
+                kind, target, lookup, spec = self._columns[j]
+                if kind == _NUMBER:
                     try:
                         value = float(cell)
                     except ValueError:
                         value = self._missing_or_error(cell, i, j, row)
                     if value in _INFINITIES:
                         raise RequestError(f"{self._where(i, j, True)}: {_show(cell)} is not a finite number")
-                    out[i, j] = value
-                else:
+                    out[i, target] = value
+                elif kind == _CATEGORY:
                     key = cell.strip()
-                    out[i, j] = lookup.get(key, math.nan) if key else math.nan
+                    if key and spec is not None and key not in spec:
+                        key = cleaning.capped_category(key, spec) or ""
+                    out[i, target] = lookup.get(key, math.nan) if key else math.nan
+                else:
+                    self._clean_cell(out, i, j, cell, True, row)
         return out
+
+    def _clean_cell(self, out: np.ndarray, i: int, j: int, value: Any, positional: bool,
+                    row: Sequence[Any] | None = None) -> None:
+        """A cell of a column the dataset config cleans (a number with its format, or a date)."""
+        kind, target, _lookup, spec = self._columns[j]
+        if kind == _CLEANED_NUMBER:
+            number = cleaning.parse_number(value, spec)
+            if number is cleaning.BAD:
+                if row is not None and [str(c).strip() for c in row] == self.request_columns:
+                    raise RequestError(f"row {i + 1} is a header; send rows without a header, values in this "
+                                       f"order: {','.join(self.request_columns)}")
+                raise RequestError(f"{self._where(i, j, positional)}: {_show(value)} is not a number (currency "
+                                   f"symbols, spaces and thousands separators {spec.thousands_separator!r} are "
+                                   f"removed); send a number, or an empty value for a missing one")
+            out[i, target] = number
+            return
+        moment = cleaning.parse_date(value, spec)
+        if moment is cleaning.BAD:
+            raise RequestError(f"{self._where(i, j, positional)}: {_show(value)} is not a date in the format "
+                               f"{spec.format!r} (or ISO 8601 YYYY-MM-DD); send a date, or an empty value")
+        for index, part in target:
+            out[i, index] = cleaning.date_part(moment, part)
 
     def _missing_or_error(self, cell: str, i: int, j: int, row: Sequence[str]) -> float:
         if cell.strip().lower() in _MISSING_TEXT:
             return math.nan
-        if [c.strip() for c in row] == self.features:
+        if [c.strip() for c in row] == self.request_columns:
             raise RequestError(f"row {i + 1} is a header; send rows without a header, values in this order: "
-                               f"{','.join(self.features)}")
+                               f"{','.join(self.request_columns)}")
         raise RequestError(f"{self._where(i, j, True)}: {_show(cell)} is not a number; send a number, or an empty "
                            f"value for a missing one")
 
     def _encode_json(self, instances: Sequence[Any]) -> np.ndarray:
-        width = len(self.features)
-        out = np.empty((len(instances), width), dtype=np.float64)
+        width = len(self.request_columns)
+        out = np.empty((len(instances), len(self.features)), dtype=np.float64)
         for i, instance in enumerate(instances):
             if isinstance(instance, dict):
-                unknown = [k for k in instance if k not in self.feature_index]
+                unknown = [k for k in instance if k not in self.column_index]
                 if unknown:
                     raise RequestError(f"row {i + 1}: unknown feature {', '.join(map(repr, unknown))}; the model's "
-                                       f"features are {self.features}")
+                                       f"input columns are {self.request_columns}")
                 if len(instance) != width:
-                    missing = [f for f in self.features if f not in instance]
+                    missing = [f for f in self.request_columns if f not in instance]
                     raise RequestError(f"row {i + 1}: missing feature {', '.join(map(repr, missing))}; send every "
-                                       f"feature, null for a missing value")
-                values = [instance[f] for f in self.features]
+                                       f"input column, null for a missing value")
+                values = [instance[f] for f in self.request_columns]
                 positional = False
             else:
                 if len(instance) != width:
                     raise RequestError(
-                        f"row {i + 1}: {len(instance)} values, but the model has {width} features; send them in "
-                        f"this order: {self.features}, or send objects keyed by feature name"
+                        f"row {i + 1}: {len(instance)} values, but the model reads {width} columns; send them in "
+                        f"this order: {self.request_columns}, or send objects keyed by column name"
                     )
                 values, positional = instance, True
             for j, value in enumerate(values):
-                out[i, j] = self._json_value(value, i, j, positional)
+                kind, target, lookup, spec = self._columns[j]
+                if kind in (_CLEANED_NUMBER, _DATE):
+                    if isinstance(value, (dict, list, bool)):
+                        raise RequestError(f"{self._where(i, j, positional)}: {_show(value)} is not a single value")
+                    self._clean_cell(out, i, j, value, positional)
+                else:
+                    out[i, target] = self._json_value(value, i, j, positional)
         return out
 
     def _json_value(self, value: Any, i: int, j: int, positional: bool) -> float:
         if value is None:
             return math.nan
-        lookup = self._codes[j]
-        if lookup is not None:
+        kind, _target, lookup, keep = self._columns[j]
+        if kind == _CATEGORY:
             if isinstance(value, (dict, list)):
+                column = self.request_columns[j]
                 raise RequestError(f"{self._where(i, j, positional)}: {_show(value)} is not a single value; send "
-                                   f"one of {self.categorical[self.features[j]]} or null")
-            key = category_key(value)
+                                   f"one of {self.categorical[column]} or null")
+            key = category_key(value) if keep is None else cleaning.capped_category(value, keep)
             return math.nan if key is None else lookup.get(key, math.nan)
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise RequestError(f"{self._where(i, j, positional)}: {_show(value)} is not a number; send a number, "
@@ -241,8 +297,8 @@ class ServingModel(ScoringModel):
 
     def _where(self, i: int, j: int, positional: bool) -> str:
         if positional:
-            return f"row {i + 1}, column {j + 1} ({self.features[j]})"
-        return f"row {i + 1}, field {self.features[j]}"
+            return f"row {i + 1}, column {j + 1} ({self.request_columns[j]})"
+        return f"row {i + 1}, field {self.request_columns[j]}"
 
 
 def _show(value: Any) -> str:

@@ -30,6 +30,10 @@ MANIFEST = "report/manifest.json"
 DATASET_CONFIG = "config/dataset_config.json"
 SUMMARY = "summary.json"
 EVALUATION_MANIFEST = "manifest.json"
+# Written under the run prefix: the gate's decision (for the report step) and the report step's outputs.
+GATE_RECORD = "gate/gate.json"
+REPORT = "report/report.html"
+RUN_SUMMARY = "summary.json"  # beside report.html
 
 
 def fairness_key(metric: str, attribute: str) -> str:
@@ -150,6 +154,9 @@ def registry_metadata(
     training_job_name: str | None = None,
     model_data_url: str | None = None,
     code_version: str | None = None,
+    dataset_config_s3_uri: str | None = None,
+    model_line: str | None = None,
+    report_s3_uri: str | None = None,
 ) -> dict[str, str]:
     """The flat lineage map for the model package's `CustomerMetadataProperties` (limits enforced).
 
@@ -174,6 +181,13 @@ def registry_metadata(
         value = finite_number(summary.get(summary_key))
         if value is not None:
             required[key] = f"{value:.6f}"
+    if dataset_config_s3_uri:
+        required["DatasetConfigS3Uri"] = dataset_config_s3_uri
+    if model_line:
+        required["ModelLine"] = model_line
+    if report_s3_uri:  # the run's report.html and its summary.json beside it (written by the pipeline's report step)
+        required["ReportS3Uri"] = report_s3_uri
+        required["RunSummaryS3Uri"] = report_s3_uri.rsplit("/", 1)[0] + "/" + RUN_SUMMARY
     if training_job_name:
         required["TrainingJobName"] = training_job_name
     if model_data_url:
@@ -239,14 +253,17 @@ class QualityGateEvent:
     model_data_url: str
     execution_arn: str
     data_s3_uri: str
+    dataset_config_s3_uri: str
     code_s3_uri: str
+    run_s3_uri: str
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> QualityGateEvent:
         fields = {
             "EvaluationS3Uri": "evaluation_s3_uri", "PreprocessS3Uri": "preprocess_s3_uri",
             "TrainingJobName": "training_job_name", "ModelDataUrl": "model_data_url",
-            "ExecutionArn": "execution_arn", "DataS3Uri": "data_s3_uri", "CodeS3Uri": "code_s3_uri",
+            "ExecutionArn": "execution_arn", "DataS3Uri": "data_s3_uri",
+            "DatasetConfigS3Uri": "dataset_config_s3_uri", "CodeS3Uri": "code_s3_uri", "RunS3Uri": "run_s3_uri",
         }
         if not isinstance(event, Mapping):
             raise GateEventError(f"quality gate event must be a JSON object, got {type(event).__name__}")
@@ -257,7 +274,8 @@ class QualityGateEvent:
                 raise GateEventError(f"quality gate event: {key} is required (a non-empty string), got {value!r}; "
                                      f"set it in the state's Parameters")
             values[attr] = value
-        for key in ("EvaluationS3Uri", "PreprocessS3Uri", "DataS3Uri", "CodeS3Uri", "ModelDataUrl"):
+        for key in ("EvaluationS3Uri", "PreprocessS3Uri", "DataS3Uri", "DatasetConfigS3Uri", "CodeS3Uri",
+                    "ModelDataUrl", "RunS3Uri"):
             if not event[key].startswith("s3://"):
                 raise GateEventError(f"quality gate event: {key} must be an s3:// URI, got {event[key]!r}")
         hp = event.get("HyperParameters")
@@ -276,6 +294,21 @@ class QualityGateEvent:
             "summary": ev + SUMMARY,
         }
 
+    @property
+    def gate_record_uri(self) -> str:
+        return _prefix(self.run_s3_uri) + GATE_RECORD
+
+    @property
+    def report_uri(self) -> str:
+        return _prefix(self.run_s3_uri) + REPORT
+
+
+def model_line_of(documents: Mapping[str, Mapping[str, Any]], source: str = "dataset_config.json") -> str:
+    """The model line the run trains: its dataset config's `model_line`."""
+    from sagestep.training.config import dataset_config_from_dict
+
+    return dataset_config_from_dict(documents["dataset_config"], source=source).model_line
+
 
 def _prefix(uri: str) -> str:
     return uri if uri.endswith("/") else uri + "/"
@@ -286,8 +319,13 @@ def quality_gate(
     documents: Mapping[str, Mapping[str, Any]],
     champion: Mapping[str, Any] | None,
     code_version: str | None = None,
+    *,
+    model_line_prefix: str = "",
+    model_line_exists: bool = True,
 ) -> dict[str, Any]:
-    """The gate's answer to the state machine, from the documents named by `event.input_uris()`."""
+    """The gate's answer to the state machine, from the documents named by `event.input_uris()`: the decision,
+    the lineage for the registry, and the model line the package registers into (`ModelPackageGroupName` =
+    prefix + line; `ModelLineExists` False when the pipeline must create the group first)."""
     from sagestep.training.config import dataset_config_from_dict
 
     config = dataset_config_from_dict(documents["dataset_config"], source=event.input_uris()["dataset_config"])
@@ -306,9 +344,33 @@ def quality_gate(
         training_job_name=event.training_job_name,
         model_data_url=event.model_data_url,
         code_version=code_version,
+        dataset_config_s3_uri=event.dataset_config_s3_uri,
+        model_line=config.model_line,
+        report_s3_uri=event.report_uri,
     )
     return {
         **result,
         "ChampionModelPackageArn": champion.get("ModelPackageArn") if champion else None,
         "CustomerMetadataProperties": metadata,
+        "ModelLine": config.model_line,
+        "ModelPackageGroupName": model_line_prefix + config.model_line,
+        "ModelLineExists": bool(model_line_exists),
+        "ReportS3Uri": event.report_uri,
+    }
+
+
+def gate_record(event: QualityGateEvent, answer: Mapping[str, Any]) -> dict[str, Any]:
+    """gate.json: the decision and what it was made from, for the run's report (written before it renders, so
+    the report needs no execution history)."""
+    return {
+        "version": 1,
+        "Gate": dict(answer),
+        "ExecutionArn": event.execution_arn,
+        "DataS3Uri": event.data_s3_uri,
+        "DatasetConfigS3Uri": event.dataset_config_s3_uri,
+        "TrainingJobName": event.training_job_name,
+        "ModelDataUrl": event.model_data_url,
+        "HyperParameters": event.hyperparameters,
+        "CodeS3Uri": event.code_s3_uri,
+        "RunS3Uri": event.run_s3_uri,
     }

@@ -2,9 +2,12 @@
 
 A model directory holds the booster file (`model.txt` for LightGBM, `model.json` for XGBoost) and
 `model_meta.json`: features in model order, feature types, the category → code mapping of each categorical
-feature, the decision threshold, algorithm, positive label, hyperparameters, best iteration and the hashes of
-the training data. Categories are encoded with that stored mapping everywhere (training, evaluation, serving):
-a category unseen in training and a missing value both become NaN, which the boosters route as missing.
+feature, the decision threshold, algorithm, positive label, hyperparameters, best iteration, the hashes of
+the training data and `dataset_config`, the resolved dataset config with its fitted cleaning (category caps
+included), so whatever scores with the model cleans raw rows exactly as training did. Categories are encoded with
+the stored mapping everywhere (training, evaluation, serving): a category unseen in training and a missing value
+both become NaN, which the boosters route as missing (a capped column's unseen values become its "(other)"
+category first).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sagestep.training.config import category_key
+from sagestep.training.config import DatasetConfig, category_key, dataset_config_from_dict
 
 MODEL_META_FILE = "model_meta.json"
 MODEL_ARCHIVE = "model.tar.gz"  # what SageMaker makes of /opt/ml/model
@@ -59,8 +62,10 @@ def normalize_categories(values: pd.Series) -> pd.Series:
 
 
 def _map_category_key(values: pd.Series) -> pd.Series:
-    keys = values.map(category_key).astype(object)
-    return keys.where(keys.notna(), None)
+    """`category_key` once per distinct value, broadcast back (a column of 200k rows holds a few dozen)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    keys = np.array([category_key(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(keys[codes], index=values.index, dtype=object)
 
 
 def category_mapping(values: pd.Series) -> list[str]:
@@ -103,6 +108,44 @@ class ScoringModel:
         ]
         self._xgb_threads: int | None = None
         self._xgb_feature_types = ["c" if self.feature_types[f] == CATEGORICAL else "q" for f in self.features]
+        self._config: DatasetConfig | None = None
+
+    # ------------------------------------------------------------------------------------ dataset config
+
+    @property
+    def dataset_config(self) -> DatasetConfig | None:
+        """The resolved dataset config the model was trained with (None for models saved before it was recorded)."""
+        if self._config is None and isinstance(self.metadata.get("dataset_config"), Mapping):
+            self._config = dataset_config_from_dict(self.metadata["dataset_config"],
+                                                    source=f"{MODEL_META_FILE} dataset_config")
+        return self._config
+
+    @property
+    def cleans(self) -> bool:
+        config = self.dataset_config
+        return config is not None and not config.cleaning.is_empty
+
+    @property
+    def input_columns(self) -> list[str]:
+        """What a scoring request sends, in order: the features, with derived date features replaced by their date
+        column. The same as `features` for a model without a cleaning section."""
+        config = self.dataset_config
+        return list(config.input_columns) if config is not None and self.cleans else list(self.features)
+
+    @property
+    def plain_numeric_inputs(self) -> list[str]:
+        """Input columns read as plain numbers (numeric features the cleaning does not parse from text)."""
+        config = self.dataset_config
+        cleaned = set(config.cleaning.number_columns) if config is not None else set()
+        return [c for c in self.input_columns if self.feature_types.get(c) == NUMERIC and c not in cleaned]
+
+    def clean(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Raw (or already cleaned) rows through the config's cleaning, as training saw them; idempotent."""
+        if not self.cleans:
+            return frame
+        from sagestep.training.cleaning import clean_frame
+
+        return clean_frame(frame, self.dataset_config, labels=False)[0]  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------------------------ persistence
 
@@ -179,8 +222,13 @@ class ScoringModel:
         """Raw feature values → the float matrix the booster reads (features in model order).
 
         Accepts a DataFrame (columns by name, extra columns ignored), a 2D array or a list of rows holding raw
-        values in `features` order (e.g. a parsed CSV line), or a list of dicts keyed by feature name.
+        values in `features` order (e.g. a parsed CSV line), or a list of dicts keyed by feature name. A model with a
+        cleaning section reads raw values: a DataFrame's are cleaned first, and rows are in `input_columns` order.
         """
+        if self.cleans:
+            if not isinstance(data, pd.DataFrame):
+                data = self._frame_of_inputs(data)
+            return self._encode_frame(self.clean(data))
         if isinstance(data, pd.DataFrame):
             if len(data) <= _ROW_PATH_MAX_ROWS:  # pandas' per-column overhead dominates for a few rows
                 missing = [f for f in self.features if f not in data.columns]
@@ -206,6 +254,23 @@ class ScoringModel:
         if len(rows) > _ROW_PATH_MAX_ROWS:
             return self._encode_frame(pd.DataFrame(list(rows), columns=self.features))
         return self._encode_rows(rows)
+
+    def _frame_of_inputs(self, data: Any) -> pd.DataFrame:
+        columns = self.input_columns
+        if isinstance(data, np.ndarray) and data.ndim == 1:
+            data = data.reshape(1, -1)
+        rows = list(data)
+        if rows and isinstance(rows[0], Mapping):
+            missing = sorted({c for r in rows for c in columns if c not in r})
+            if missing:
+                raise ModelInputError(f"a record has no {missing}; send every input column (null for a missing "
+                                      f"value): {columns}")
+            return pd.DataFrame([[r[c] for c in columns] for r in rows], columns=columns)
+        for row in rows:
+            if len(row) != len(columns):
+                raise ModelInputError(f"a row has {len(row)} values but the model reads {len(columns)} columns; send "
+                                      f"them in this order: {columns}")
+        return pd.DataFrame(rows, columns=columns)
 
     def _row_from_mapping(self, record: Mapping[str, Any], i: int) -> list[Any]:
         missing = [f for f in self.features if f not in record]

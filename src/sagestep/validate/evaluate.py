@@ -23,7 +23,7 @@ from jsonata import functions as jsonata_functions
 from jsonata import utils as jsonata_utils
 
 from sagestep.aws import service_model as awsmodel
-from sagestep.validate.values import UnknownMap, is_unknown, unknown, whole_marker
+from sagestep.validate.values import UnknownMap, describe, is_unknown, unknown, whole_marker, worst_length
 
 MAX_INPUTS_PER_STATE = 6
 MAX_SHAPE_DEPTH = 7
@@ -476,7 +476,24 @@ def _agree(one: Any, other: Any, label: str) -> Any:
         return UnknownMap(merged) if isinstance(one, UnknownMap) or isinstance(other, UnknownMap) else merged
     if isinstance(one, list) and isinstance(other, list) and len(one) == len(other):
         return [_agree(a, b, label) for a, b in zip(one, other)]
+    if isinstance(one, str) and isinstance(other, str):  # keep what both worlds bound: the longer of the two
+        (a, _), (b, _) = worst_length(one), worst_length(other)
+        return unknown("string", label, None if a is None or b is None else max(a, b))
     return unknown("any", label)
+
+
+class _Substring(jsonata.Jsonata.JFunctionCallable):
+    """JSONata's $substring, except that a substring of an unknown value is an unknown value no longer than the
+    requested length (so `$substring($name, 0, 50) & '-' & $hash` has a known bound)."""
+
+    def call(self, input: Any, args: Any) -> Any:
+        from jsonata.functions import Functions
+
+        string, start, length = (list(args or []) + [None, None, None])[:3]
+        if isinstance(string, str) and is_unknown(string):
+            bound = int(length) if isinstance(length, int | float) and length >= 0 else None
+            return unknown("string", f"$substring of {describe(string)[:80]}", bound)
+        return Functions.substring(string, start, length)
 
 
 def eval_jsonata(template: Any, bindings: dict[str, Any], errors: list[str], where: str) -> Any:
@@ -491,6 +508,7 @@ def eval_jsonata(template: Any, bindings: dict[str, Any], errors: list[str], whe
                 expression = _ForkingJsonata(match.group(1))
             except Exception as exc:
                 raise EvalError(f"{where}: JSONata does not parse: {exc}") from None
+            expression.register_function("substring", jsonata.Jsonata.JFunction(_Substring(), "<s-nn?:s>"))
             plain = _plain(bindings)
             worlds = (True, False) if is_unknown(plain) else (None,)
             results = []

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 import sagestep
-from sagestep.report import figures
-from sagestep.report.formatting import fmt, fmt_signed, fmt_stat, pct
+from sagestep.training.report import figures
+from sagestep.training.report.formatting import fmt, fmt_signed, fmt_stat, pct
 from sagestep.training.gate import finite_number
 
 # Files of a run, relative to run_dir (the layout the training state machine writes under runs/<execution>/).
@@ -611,7 +611,32 @@ def _checks_section(run: RunFiles) -> dict[str, Any]:
     return _section(None, checks=checks, passed=bool(report.get("passed")),
                     n_rows=f"{int(report['n_rows']):,}" if finite_number(report.get("n_rows")) is not None else "—",
                     files=[str(f) for f in report.get("files") or []],
-                    n_failed=sum(1 for c in checks if not c["passed"]))
+                    n_failed=sum(1 for c in checks if not c["passed"]),
+                    cleaning=_cleaning_lines(report.get("cleaning")))
+
+
+def _cleaning_lines(cleaning: Any) -> list[str]:
+    """What the config's cleaning did, one line per transform (none when the config has no cleaning)."""
+    if not isinstance(cleaning, Mapping):
+        return []
+    lines = []
+    unlabeled, dropped = cleaning.get("unlabeled_rows") or 0, cleaning.get("dropped_unlabeled_rows") or 0
+    if dropped:
+        lines.append(f"{dropped:,} of {cleaning.get('rows_in', 0):,} rows had no label and were dropped "
+                     f"({cleaning.get('rows_out', 0):,} used)")
+    elif unlabeled:
+        lines.append(f"{unlabeled:,} rows have no label")
+    if cleaning.get("dropped_columns"):
+        lines.append(f"columns dropped: {', '.join(cleaning['dropped_columns'])}")
+    if cleaning.get("parsed_numbers"):
+        lines.append(f"numbers read from text (currency, separators): {', '.join(cleaning['parsed_numbers'])}")
+    for column, (low, high) in (cleaning.get("date_ranges") or {}).items():
+        lines.append(f"dates read with their configured format: {column} spans {low} to {high}")
+    for cap in cleaning.get("category_caps") or []:
+        if isinstance(cap, Mapping):
+            lines.append(f"{cap.get('column')}: {cap.get('distinct')} categories in training capped to the "
+                         f"{cap.get('kept')} most frequent + (other), {pct(cap.get('other_share'))} of rows")
+    return lines
 
 
 def _lineage_section(run: RunFiles, view: ExecutionView, config: Mapping[str, Any] | None) -> dict[str, Any]:

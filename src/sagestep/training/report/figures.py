@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from markupsafe import Markup, escape
 
-from sagestep.report.formatting import fmt, fmt_stat
+from sagestep.training.report.formatting import fmt, fmt_stat
 from sagestep.training.gate import finite_number
 
 HIST_BINS = 30
