@@ -21,17 +21,16 @@ import copy
 import dataclasses
 import datetime as dt
 import importlib
-import importlib.util
 import json
 import os
 import sys
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sagestep.aws import error_names, service_rules
 from sagestep.aws import service_model as awsmodel
 from sagestep.stack.template import FunctionSpec
 
@@ -77,7 +76,6 @@ class RuntimeHooks:
         self.time_scale: float = 1.0
         self.functions: dict[str, FunctionSpec] = {}
         self.faults: dict[tuple[str, str], list[str]] = {}
-        self.lambda_lock = threading.RLock()
         self.job_runner: Any = None
         self.endpoint_manager: Any = None
         self.before_lambda: Callable[[], Any] | None = None
@@ -175,11 +173,21 @@ def _failure(env: Any, error: str, cause: str, resource: str, resource_type: str
 
 
 def _error_name(error: str, custom: Any) -> Any:
-    if error == "States.TaskFailed":
+    if error.startswith("States."):
         states = _module(f"{_P}.asl.component.common.error_name.states_error_name")
-        types = _module(f"{_P}.asl.component.common.error_name.states_error_name_type")
-        return states.StatesErrorName(typ=types.StatesErrorNameType.StatesTaskFailed)
+        return states.StatesErrorName.from_name(error)
     return custom.CustomErrorName(error)
+
+
+def _client_failure(env: Any, ex: Any, name: str, service: str, task: Any, sdk_api: str | None = None) -> Exception:
+    """A service's ClientError as Step Functions reports it: the integration's error name, AWS's Cause format."""
+    error, metadata = ex.response.get("Error", {}), ex.response.get("ResponseMetadata", {})
+    status, request_id = metadata.get("HTTPStatusCode", 400), metadata.get("RequestId", "local")
+    if sdk_api is not None:
+        cause = error_names.sdk_cause(sdk_api, error.get("Message", ""), status, request_id)
+    else:
+        cause = error_names.optimized_cause(service, error.get("Message", ""), status, error.get("Code", ""), request_id)
+    return _failure(env, name, cause, task._get_sfn_resource(), task._get_sfn_resource_type())
 
 
 def _validation_cause(service: str, action: str, errors: list[str]) -> str:
@@ -209,13 +217,11 @@ _SAGEMAKER_SYNC_JOBS = {
     "createtrainingjob": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
     "createtransformjob": ("describe_transform_job", "TransformJobName", "TransformJobStatus"),
 }
-# SageMaker's Java SDK throws these as their own classes; every other error code arrives as
-# AmazonSageMakerException, which is the name Step Functions gives such errors.
-_SAGEMAKER_NAMED_ERRORS = {"ResourceLimitExceeded", "ResourceInUse", "ResourceNotFound"}
 
 
 def sagemaker_error_name(code: str) -> str:
-    return f"SageMaker.{code}Exception" if code in _SAGEMAKER_NAMED_ERRORS else "SageMaker.AmazonSageMakerException"
+    """The optimized SageMaker integration's name for a wire error code (see `aws.error_names`)."""
+    return error_names.optimized_error_name("sagemaker", code)
 
 
 def _build_sagemaker_service_class() -> type:
@@ -257,22 +263,18 @@ def _build_sagemaker_service_class() -> type:
         def _from_error(self, env: Any, ex: Exception) -> Any:
             if isinstance(ex, ClientError):
                 code = ex.response["Error"]["Code"]
-                name = sagemaker_error_name(code)
-                cause = (
-                    f"{ex.response['Error'].get('Message', '')} (Service: AmazonSageMaker; Status Code: "
-                    f"{ex.response['ResponseMetadata'].get('HTTPStatusCode', 400)}; Error Code: {code})"
-                )
-                return _failure(env, name, cause, self._get_sfn_resource(), self._get_sfn_resource_type()).failure_event
+                return _client_failure(env, ex, sagemaker_error_name(code), "sagemaker", self).failure_event
             return super()._from_error(env=env, ex=ex)
 
         def _eval_service_task(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any) -> None:
             action = self.resource.api_action
             errors = awsmodel.validate("sagemaker", action, normalised_parameters)
+            errors += service_rules.check("sagemaker", action, normalised_parameters)
             if errors:
                 raise _failure(
                     env,
-                    "SageMaker.AmazonSageMakerException",
-                    _validation_cause("sagemaker", action, errors),
+                    sagemaker_error_name("ValidationException"),
+                    error_names.optimized_cause("sagemaker", _validation_cause("sagemaker", action, errors), 400, "ValidationException"),
                     self._get_sfn_resource(),
                     self._get_sfn_resource_type(),
                 )
@@ -323,58 +325,30 @@ def _build_sagemaker_service_class() -> type:
 
 
 def invoke_function(spec: FunctionSpec, payload: Any) -> tuple[Any, str | None]:
-    """Call the handler in-process with the function's template environment; return (payload, FunctionError)."""
-    module_file, _, function_name = spec.handler.rpartition(".")
-    path = spec.code_dir / f"{module_file.replace('.', '/')}.py"
+    """Invoke the function in one of its warm worker processes (`local/lambdas.py`); return (payload, FunctionError)."""
+    from sagestep.local import lambdas
+
+    path = spec.code_dir / f"{spec.handler.rpartition('.')[0].replace('.', '/')}.py"
     if not path.is_file():
         raise LookupError(f"{spec.logical_id}: handler file {path} does not exist (Handler: {spec.handler})")
-    event = json.loads(json.dumps(payload))  # what crosses the wire is JSON
-    with HOOKS.lambda_lock:
-        saved = dict(os.environ)
-        os.environ.update(spec.environment)
-        os.environ["AWS_LAMBDA_FUNCTION_NAME"] = spec.name
-        sys.path.insert(0, str(spec.code_dir))
-        try:
-            module_name = f"sagestep_lambda_{spec.logical_id}"
-            loader_spec = importlib.util.spec_from_file_location(module_name, path)
-            assert loader_spec and loader_spec.loader
-            module = importlib.util.module_from_spec(loader_spec)
-            loader_spec.loader.exec_module(module)
-            handler = getattr(module, function_name)
-            context = _LambdaContext(spec)
-            try:
-                result = handler(event, context)
-                return json.loads(json.dumps(result)), None
-            except Exception as exc:  # a handler exception is a Lambda error, as in AWS
-                return (
-                    {
-                        "errorMessage": str(exc),
-                        "errorType": type(exc).__name__,
-                        "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
-                    },
-                    "Unhandled",
-                )
-        finally:
-            sys.path.remove(str(spec.code_dir))
-            os.environ.clear()
-            os.environ.update(saved)
+    log_dir = HOOKS.job_runner.jobs_dir.parent / "logs" / "lambda" if HOOKS.job_runner is not None else None
+    return lambdas.invoke(spec, json.loads(json.dumps(payload)), HOOKS.endpoint_url, log_dir)
 
 
-class _LambdaContext:
-    def __init__(self, spec: FunctionSpec) -> None:
-        self.function_name = spec.name
-        self.invoked_function_arn = spec.arn
-        self.aws_request_id = str(uuid.uuid4())
-        self.memory_limit_in_mb = 1024
-        self.function_version = "$LATEST"
+def _lambda_client_error(code: str, message: str, status: int) -> Exception:
+    from botocore.exceptions import ClientError
 
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 900_000
+    return ClientError({"Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())}}, "Invoke")
 
 
 def _patched_invoke_lambda_function(parameters: dict, region: str, state_credentials: Any) -> dict:
-    spec = HOOKS.function_for(parameters["FunctionName"])
+    from sagestep.local.lambdas import LambdaServiceError
+
+    try:
+        spec = HOOKS.function_for(parameters["FunctionName"])
+    except LookupError as exc:  # Lambda answers 404 for a function that does not exist
+        raise _lambda_client_error("ResourceNotFoundException", f"Function not found: {parameters['FunctionName']} ({exc})", 404) from None
     if HOOKS.before_lambda is not None:
         HOOKS.before_lambda()  # a function sees what model servers and traffic wrote, as it would in AWS
     payload = parameters.get("Payload")
@@ -385,7 +359,10 @@ def _patched_invoke_lambda_function(parameters: dict, region: str, state_credent
             payload = json.loads(payload)
         except json.JSONDecodeError:
             pass
-    result, function_error = invoke_function(spec, {} if payload is None else payload)
+    try:
+        result, function_error = invoke_function(spec, {} if payload is None else payload)
+    except LambdaServiceError as exc:
+        raise _lambda_client_error(exc.code, exc.message, exc.status) from None
     response: dict[str, Any] = {"StatusCode": 200, "Payload": result, "ExecutedVersion": "$LATEST"}
     if function_error:
         response["FunctionError"] = function_error
@@ -410,6 +387,7 @@ def install() -> None:
             raise PatchPointMoved(f"sagestep.local is written against moto=={MOTO_VERSION}, found {moto.__version__}")
         _install_sagemaker_integration()
         _install_parameter_validation()
+        _install_error_names()
         _install_lambda()
         _install_normalisation()
         _install_execution_names()
@@ -449,13 +427,15 @@ def _install_parameter_validation() -> None:
         action = self.resource.api_action
         try:
             errors = awsmodel.validate(service, action, normalised_parameters)
+            errors += service_rules.check(service, action, normalised_parameters)
         except (awsmodel.UnknownOperation, Exception) as exc:  # unknown service or operation
             errors = [str(exc)]
         if errors:
+            api = self.resource.api_name
             raise _failure(
                 env,
-                f"{self.resource.api_name.capitalize()}.ValidationException",
-                _validation_cause(service, action, errors),
+                error_names.sdk_error_name(api, service, "ValidationException"),
+                error_names.sdk_cause(api, _validation_cause(service, action, errors), 400),
                 self._get_sfn_resource(),
                 self._get_sfn_resource_type(),
             )
@@ -470,10 +450,53 @@ def _install_parameter_validation() -> None:
     cls._eval_service_task = _eval_service_task
 
 
+def _install_error_names() -> None:
+    """Service errors named as Step Functions names them (`aws.error_names`): moto keeps the ARN's lower-case service
+    for aws-sdk tasks (`sagemaker.sagemakerException`) and the wire code for SNS (`SNS.ParameterValueInvalid...`)."""
+    from botocore.exceptions import ClientError
+
+    aws_sdk = _attr(_module(f"{_TASK}.service.state_task_service_aws_sdk"), "StateTaskServiceAwsSdk")
+    sns = _attr(_module(f"{_TASK}.service.state_task_service_sns"), "StateTaskServiceSns")
+    sfn = _attr(_module(f"{_TASK}.service.state_task_service_sfn"), "StateTaskServiceSfn")
+
+    def wrap(cls: Any, name_of: Callable[[Any, str], str], service: str | None) -> None:
+        original = _attr(cls, "_from_error")
+
+        def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, ClientError):
+                code = ex.response.get("Error", {}).get("Code", "")
+                sdk_api = self.resource.api_name if service is None else None
+                return _client_failure(env, ex, name_of(self, code), service or "", self, sdk_api).failure_event
+            return original(self, env, ex)
+
+        cls._from_error = _from_error
+
+    wrap(aws_sdk, lambda self, code: error_names.sdk_error_name(self.resource.api_name, self._get_boto_service_name(), code), None)
+    wrap(sns, lambda self, code: error_names.optimized_error_name("sns", code), "sns")
+    wrap(sfn, lambda self, code: error_names.optimized_error_name("states", code), "states")
+
+
 def _install_lambda() -> None:
     utils = _module(f"{_TASK}.lambda_eval_utils")
     _attr(utils, "_invoke_lambda_function")
     utils._invoke_lambda_function = _patched_invoke_lambda_function
+    # An error payload without errorType (a timeout, running out of memory) is Lambda.Unknown, as the Step Functions
+    # guide documents; moto names it "Exception".
+    service = _attr(_module(f"{_TASK}.service.state_task_service_lambda"), "StateTaskServiceLambda")
+    function_error = _attr(utils, "LambdaFunctionErrorException")
+    original = _attr(service, "_from_error")
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, function_error):
+            try:
+                typed = "errorType" in json.loads(ex.payload)
+            except (ValueError, TypeError):
+                typed = False
+            if not typed:
+                return _failure(env, "Lambda.Unknown", ex.payload, self._get_sfn_resource(), self._get_sfn_resource_type()).failure_event
+        return original(self, env, ex)
+
+    service._from_error = _from_error
 
 
 def _install_normalisation() -> None:
