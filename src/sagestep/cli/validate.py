@@ -42,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"validate: {len(findings)} finding(s) ({', '.join(families)}) in {elapsed:.1f} s")
         return 1
     sam = "cfn-lint on the SAM translation" if args.skip_sam else "sam validate --lint, cfn-lint on the SAM translation"
-    print(f"validate: OK ({sam}, ASL structure, service parameters, IAM, naming) in {elapsed:.1f} s")
+    print(f"validate: OK ({sam}, ASL structure, service parameters, IAM, naming, errors) in {elapsed:.1f} s")
     return 0

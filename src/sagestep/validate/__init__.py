@@ -7,7 +7,9 @@ One module per family of checks, each a pure function of the `Project` returning
 - `asl_structure`: transitions, reachability, placeholders vs DefinitionSubstitutions;
 - `parameters`: every Task's evaluated request against botocore's model;
 - `iam`: the actions each state machine and function needs vs. what its role grants; wildcards need a `# why`;
-- `naming`: names that can break their length or pattern, `.sync` results kept whole, retried creates.
+- `naming`: names that can break their length or pattern, `.sync` results kept whole, retried creates;
+- `errors`: Retry/Catch names the state can actually fail with, permanent errors not retried for minutes,
+  heartbeat below timeout, Map concurrency within AWS's limits.
 
 Everything is discovered from template.yaml: new state machines, functions and resources are checked as they appear.
 """
@@ -22,13 +24,13 @@ from sagestep.validate.project import Finding, Project
 __all__ = ["Finding", "Project", "run"]
 
 
-FAMILIES = ("template", "asl", "parameters", "iam", "naming")
+FAMILIES = ("template", "asl", "parameters", "iam", "naming", "errors")
 
 
 def run(template_path: Path, *, skip_sam: bool = False, only: set[str] | None = None) -> list[Finding]:
     """Every finding of the checks (all families, or `only` those named); `skip_sam` leaves out `sam validate --lint`."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    from sagestep.validate import asl_structure, iam, naming, parameters, template_checks
+    from sagestep.validate import asl_structure, errors, iam, naming, parameters, template_checks
 
     wanted = set(FAMILIES if only is None else only)
     project = Project(template_path)
@@ -49,6 +51,8 @@ def run(template_path: Path, *, skip_sam: bool = False, only: set[str] | None = 
         findings += iam.check(project, translated)
     if "naming" in wanted:
         findings += naming.check(project)
+    if "errors" in wanted:
+        findings += errors.check(project)
     if sam is not None:
         findings = template_checks.sam_lint_findings(project, sam) + findings
     unique: list[Finding] = []
