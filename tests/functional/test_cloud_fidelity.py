@@ -57,6 +57,7 @@ def test_serverless_config_with_data_capture_is_rejected_at_the_call(runtime):
 
 
 def test_update_of_an_endpoint_still_creating_fails_as_in_sagemaker(runtime):
+    # rule update-endpoint-in-progress
     # GIVEN an endpoint that stays Creating (injected: no capacity)
     runtime.inject_fault("endpoint", "start", "Stuck")
     # WHEN the machine updates it right after creating it
@@ -67,6 +68,7 @@ def test_update_of_an_endpoint_still_creating_fails_as_in_sagemaker(runtime):
 
 
 def test_account_rules_reject_what_moto_accepts(runtime):
+    # rules existing-name, serverless-without-network-isolation, no-update-to-serverless
     sm = runtime.client("sagemaker")
     container = {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1", "ModelDataUrl": "s3://b/model.tar.gz"}
     sm.create_model(ModelName="isolated", ExecutionRoleArn="arn:aws:iam::123456789012:role/sm", PrimaryContainer=container,
@@ -78,6 +80,17 @@ def test_account_rules_reject_what_moto_accepts(runtime):
     with pytest.raises(sm.exceptions.ClientError, match="serverless-without-network-isolation"):
         sm.create_endpoint_config(EndpointConfigName="sls", ProductionVariants=[
             {"VariantName": "Primary", "ModelName": "isolated", "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}}])
+    # an endpoint on instances (Failed: its model cannot be downloaded) updated to a serverless config
+    sm.create_model(ModelName="open", ExecutionRoleArn="arn:aws:iam::123456789012:role/sm", PrimaryContainer=container)
+    sm.create_endpoint_config(EndpointConfigName="on-instances", ProductionVariants=[
+        {"VariantName": "Primary", "ModelName": "open", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    sm.create_endpoint_config(EndpointConfigName="serverless", ProductionVariants=[
+        {"VariantName": "Primary", "ModelName": "open", "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}}])
+    sm.create_endpoint(EndpointName="instances", EndpointConfigName="on-instances")
+    runtime.endpoints.wait_idle()  # the model server start fails at once: the endpoint is Failed
+    assert sm.describe_endpoint(EndpointName="instances")["EndpointStatus"] == "Failed"
+    with pytest.raises(sm.exceptions.ClientError, match="no-update-to-serverless"):
+        sm.update_endpoint(EndpointName="instances", EndpointConfigName="serverless")
 
 
 # ------------------------------------------------------------------------------------------------ runtime gaps (probes)
@@ -119,6 +132,7 @@ def test_missed_heartbeat_is_states_heartbeat_timeout(runtime):
 
 
 def test_lambda_past_its_timeout_is_stopped(runtime):
+    # rule lambda-payload-and-limits
     record = runtime.run(str(ASL / "lambda_limits.asl.json"), {"Case": "timeout"})
     assert record.error == "Lambda.Unknown"
     assert "Task timed out after" in record.cause
@@ -143,6 +157,7 @@ def test_lambda_invocations_run_at_the_same_time(runtime, tmp_path):
 
 
 def test_result_over_256_kib_is_data_limit_exceeded_and_not_caught_by_states_all(runtime):
+    # rule state-payload-256kb
     rows = ["x" * 1000] * 200  # 200 KB of input: within the limit; the echo adds the function's own fields
     record = runtime.run(str(ASL / "data_limit.asl.json"), {"Rows": rows + rows[:70]})
     assert record.status == "FAILED"
@@ -151,6 +166,7 @@ def test_result_over_256_kib_is_data_limit_exceeded_and_not_caught_by_states_all
 
 
 def test_inline_map_runs_at_most_40_iterations_at_once(runtime):
+    # rule inline-map-concurrency
     record = runtime.run(str(ASL / "inline_map_concurrency.asl.json"), {"Items": list(range(60))})
     assert record.status == "SUCCEEDED", record.cause
     running = peak = 0
