@@ -11,8 +11,19 @@ SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 ASL_DIR := tools/asl-validator
 ASL_STAMP := $(ASL_DIR)/node_modules/.installed
+# The container images' libraries, locally (src/sagestep/local/interpreters.py): jobs run ml/ entry points with the
+# job image's (SageMaker Distribution 3.2.0: Python 3.12), model servers and batch transform with the serving image's
+# (sagemaker-xgboost 3.0-5: Python 3.10). The pins and their sources: tools/images/*.txt. The Pythons come from pyenv
+# or PATH; missing one, 3.11 stands in (README, "Known differences").
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null)
+JOB_PYTHON ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null) $(PYTHON))
+SERVE_PYTHON ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.10*/bin/python3.10) $(shell command -v python3.10 2>/dev/null) $(PYTHON))
+JOB_PINS := tools/images/sagemaker-distribution-3.2.0-cpu.txt
+SERVE_PINS := tools/images/sagemaker-xgboost-3.0-5.txt
+JOB_STAMP := .venv-job/.installed
+SERVE_STAMP := .venv-serve/.installed
 
-.PHONY: demo test test-under-load unit functional static validate bench clean
+.PHONY: demo test test-under-load unit functional static validate bench clean job-env serve-env
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
@@ -31,10 +42,29 @@ $(ASL_STAMP): $(ASL_DIR)/package.json $(ASL_DIR)/package-lock.json
 	npm ci --prefix $(ASL_DIR) --no-audit --no-fund --silent
 	touch $(ASL_STAMP)
 
-demo: $(STAMP)
+$(JOB_STAMP): $(JOB_PINS)
+	@command -v $(JOB_PYTHON) >/dev/null || { echo "error: no Python for .venv-job (wanted 3.12); run 'make JOB_PYTHON=/path/to/python3.12 ...'"; exit 2; }
+	rm -rf .venv-job && $(JOB_PYTHON) -m venv .venv-job
+	.venv-job/bin/python -m pip install --quiet --only-binary=:all: -r $(JOB_PINS)
+	touch $(JOB_STAMP)
+
+# xgboost's Linux wheel requires nvidia-nccl-cu12 (300 MB, GPU only): the CPU serving stack is installed without it.
+$(SERVE_STAMP): $(SERVE_PINS) ml/requirements.txt
+	@command -v $(SERVE_PYTHON) >/dev/null || { echo "error: no Python for .venv-serve (wanted 3.10); run 'make SERVE_PYTHON=/path/to/python3.10 ...'"; exit 2; }
+	rm -rf .venv-serve && $(SERVE_PYTHON) -m venv .venv-serve
+	grep -v '^xgboost==' $(SERVE_PINS) > .venv-serve/pins.txt
+	.venv-serve/bin/python -m pip install --quiet -r .venv-serve/pins.txt
+	.venv-serve/bin/python -m pip install --quiet --no-deps $$(grep '^xgboost==' $(SERVE_PINS))
+	.venv-serve/bin/python -m pip install --quiet --only-binary=:all: $$(grep -v '^\(#\|--\)' ml/requirements.txt)
+	touch $(SERVE_STAMP)
+
+job-env: $(JOB_STAMP)
+serve-env: $(SERVE_STAMP)
+
+demo: $(STAMP) $(JOB_STAMP) $(SERVE_STAMP)
 	$(VENV)/bin/sagestep demo --workspace $(WORKSPACE)
 
-test: $(STAMP) $(SAM_STAMP) $(ASL_STAMP)
+test: $(STAMP) $(SAM_STAMP) $(ASL_STAMP) $(JOB_STAMP) $(SERVE_STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile tests
 
 # The suite with two CPU-bound processes beside it on this 2-core machine: no local deadline expires because real
@@ -47,7 +77,7 @@ test-under-load: $(STAMP) $(SAM_STAMP) $(ASL_STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-functional: $(STAMP)
+functional: $(STAMP) $(JOB_STAMP) $(SERVE_STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile tests/functional
 
 static: $(STAMP) $(SAM_STAMP) $(ASL_STAMP)
@@ -76,4 +106,4 @@ bench: $(STAMP) $(BENCH_STAMP) $(DRIFT_BENCH_STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(ASL_DIR)/node_modules $(WORKSPACE)
+	rm -rf $(VENV) $(SAM_VENV) .venv-job .venv-serve $(ASL_DIR)/node_modules $(WORKSPACE)

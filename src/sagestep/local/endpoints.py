@@ -17,7 +17,6 @@ import json
 import random
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -67,15 +66,17 @@ class VariantServer:
 
 
 class EndpointManager:
-    def __init__(self, workspace: Path, store: S3Store, backend_getter: Any, python: str = sys.executable,
+    def __init__(self, workspace: Path, store: S3Store, backend_getter: Any, python: str | None = None,
                  on_change: Any = None) -> None:
+        from sagestep.local import interpreters
+
         self.root = workspace / "endpoints"
         self.s3_root = workspace / "s3"
         self.tmp_dir = workspace / "tmp"
         self.on_change = on_change or (lambda endpoint_name, status: None)
         self.store = store
         self.backend = backend_getter
-        self.python = python
+        self.python = python or interpreters.serve_python()  # the serving image's libraries (local/interpreters.py)
         self.servers: dict[str, dict[str, VariantServer]] = {}
         self._lock = threading.RLock()
         self._threads: list[threading.Thread] = []

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -222,11 +221,13 @@ def _tar_gz(directory: Path) -> bytes:
 class JobRunner:
     """Runs SageMaker jobs in threads + subprocesses; one instance per local runtime."""
 
-    def __init__(self, workspace: Path, store: S3Store, python: str = sys.executable,
+    def __init__(self, workspace: Path, store: S3Store, python: str | None = None,
                  on_change: Callable[[LocalJob], None] | None = None) -> None:
+        from sagestep.local import interpreters
+
         self.jobs_dir = workspace / "jobs"
         self.store = store
-        self.python = python
+        self.python = python or interpreters.job_python()  # the job image's libraries (local/interpreters.py)
         self.on_change = on_change  # told when a job starts and when it ends (the cloud persists and reports it)
         self.jobs: dict[tuple[str, str], LocalJob] = {}
         self._lock = threading.Lock()

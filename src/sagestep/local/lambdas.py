@@ -99,10 +99,7 @@ class LambdaPool:
         assert worker.process.stdin is not None
         worker.process.stdin.write(request + "\n")
         worker.process.stdin.flush()
-        line = self._read(worker, spec, deadline, check_memory=True)
-        if isinstance(line, dict):
-            return line
-        return {"error": line}
+        return self._read(worker, spec, deadline, check_memory=True)
 
     def _read(self, worker: _Worker, spec: FunctionSpec, deadline: float, check_memory: bool) -> Any:
         """The worker's next answer line as a dict; on timeout, memory or a crash: the error payload Lambda returns."""
@@ -120,16 +117,16 @@ class LambdaPool:
                 peak = max(peak, _rss_mb(worker.process.pid))
                 if peak > spec.memory_mb:
                     worker.kill()
-                    return {"errorMessage": f"RequestId: local Error: Runtime exited with error: signal: killed "
-                                            f"(max memory used {peak:.0f} MB of {spec.memory_mb} MB)"}
+                    return {"error": {"errorMessage": f"RequestId: local Error: Runtime exited with error: signal: killed "
+                                                      f"(max memory used {peak:.0f} MB of {spec.memory_mb} MB)"}}
             if not worker.alive() and not ready:
                 code = worker.process.returncode
                 worker.kill()
-                return {"errorMessage": f"RequestId: local Error: Runtime exited with error: exit status {code}",
-                        "errorType": "Runtime.ExitError"}
+                return {"error": {"errorMessage": f"RequestId: local Error: Runtime exited with error: exit status {code}",
+                                  "errorType": "Runtime.ExitError"}}
             if time.monotonic() > deadline:
                 worker.kill()
-                return {"errorMessage": f"Task timed out after {time.monotonic() - started:.2f} seconds"}
+                return {"error": {"errorMessage": f"Task timed out after {time.monotonic() - started:.2f} seconds"}}
 
     def _acquire(self, spec: FunctionSpec, endpoint_url: str | None, log_dir: Path | None) -> _Worker:
         key = (spec.logical_id, endpoint_url or "")
@@ -196,8 +193,7 @@ class LambdaPool:
         first = self._read(worker, spec, time.monotonic() + INIT_TIMEOUT_SECONDS, check_memory=False)
         if not first.get("ready"):
             worker.kill()
-            error = first.get("init_error") or first
-            raise _InitFailed(error)
+            raise _InitFailed(first.get("init_error") or first.get("error") or {"errorMessage": "the runtime failed to start"})
         return worker
 
     def stop_all(self) -> None:

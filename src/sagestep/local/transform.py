@@ -69,7 +69,10 @@ def run_transform(job: LocalJob, runner: JobRunner) -> None:
     spec_path.write_text(json.dumps(spec))
     job.set_secondary("Transforming", "Scoring the input")
     # Run as a file, not -m: the program must import the sagestep of its own code bundle (runtime packages only).
-    command = [runner.python, str(Path(__file__).with_name("transform_worker.py")), str(spec_path)]
+    from sagestep.local import interpreters
+
+    # the serving image runs the program: the serving interpreter, not the job image's (local/interpreters.py)
+    command = [interpreters.serve_python(), str(Path(__file__).with_name("transform_worker.py")), str(spec_path)]
     env = runner.environment(job, {**environment, "PYTHONPATH": str(code_dir)})
     code, tail = runner.execute(job, command, env, job.root)
     if code is None:
