@@ -22,8 +22,10 @@ JOB_PINS := tools/images/sagemaker-distribution-3.2.0-cpu.txt
 SERVE_PINS := tools/images/sagemaker-xgboost-3.0-5.txt
 JOB_STAMP := .venv-job/.installed
 SERVE_STAMP := .venv-serve/.installed
+# The serving container's offline wheels (ml/requirements.txt), as `sam build` downloads them (ml/Makefile).
+ML_WHEELS := ml/wheels/.downloaded
 
-.PHONY: demo test test-under-load unit functional static validate bench clean job-env serve-env
+.PHONY: demo test test-under-load unit functional static validate bench clean job-env serve-env ml-wheels
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
@@ -48,23 +50,32 @@ $(JOB_STAMP): $(JOB_PINS)
 	.venv-job/bin/python -m pip install --quiet --only-binary=:all: -r $(JOB_PINS)
 	touch $(JOB_STAMP)
 
-# xgboost's Linux wheel requires nvidia-nccl-cu12 (300 MB, GPU only): the CPU serving stack is installed without it.
-$(SERVE_STAMP): $(SERVE_PINS) ml/requirements.txt
+$(ML_WHEELS): ml/requirements.txt ml/Makefile $(STAMP)
+	rm -rf ml/wheels
+	$(MAKE) --no-print-directory -f ml/Makefile wheels WHEELS_DIR=$(CURDIR)/ml/wheels PYTHON=$(CURDIR)/$(PY)
+	touch $(ML_WHEELS)
+
+# The image's libraries, then ml/requirements.txt exactly as the container installs it at start: offline, from the
+# wheels (a missing wheel fails here as it would in AWS). xgboost's Linux wheel requires nvidia-nccl-cu12 (300 MB,
+# GPU only): the CPU serving stack is installed without it.
+$(SERVE_STAMP): $(SERVE_PINS) $(ML_WHEELS)
 	@command -v $(SERVE_PYTHON) >/dev/null || { echo "error: no Python for .venv-serve (wanted 3.10); run 'make SERVE_PYTHON=/path/to/python3.10 ...'"; exit 2; }
 	rm -rf .venv-serve && $(SERVE_PYTHON) -m venv .venv-serve
 	grep -v '^xgboost==' $(SERVE_PINS) > .venv-serve/pins.txt
 	.venv-serve/bin/python -m pip install --quiet -r .venv-serve/pins.txt
 	.venv-serve/bin/python -m pip install --quiet --no-deps $$(grep '^xgboost==' $(SERVE_PINS))
-	.venv-serve/bin/python -m pip install --quiet --only-binary=:all: $$(grep -v '^\(#\|--\)' ml/requirements.txt)
+	.venv-serve/bin/python -m pip install --quiet -r ml/requirements.txt
 	touch $(SERVE_STAMP)
+
+ml-wheels: $(ML_WHEELS)
 
 job-env: $(JOB_STAMP)
 serve-env: $(SERVE_STAMP)
 
-demo: $(STAMP) $(JOB_STAMP) $(SERVE_STAMP)
+demo: $(STAMP) $(ML_WHEELS) $(JOB_STAMP) $(SERVE_STAMP)
 	$(VENV)/bin/sagestep demo --workspace $(WORKSPACE)
 
-test: $(STAMP) $(SAM_STAMP) $(ASL_STAMP) $(JOB_STAMP) $(SERVE_STAMP)
+test: $(STAMP) $(SAM_STAMP) $(ASL_STAMP) $(ML_WHEELS) $(JOB_STAMP) $(SERVE_STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile tests
 
 # The suite with two CPU-bound processes beside it on this 2-core machine: no local deadline expires because real
@@ -74,10 +85,10 @@ test-under-load: $(STAMP) $(SAM_STAMP) $(ASL_STAMP)
 	@$(PY) -c 'while True: pass' & b1=$$!; $(PY) -c 'while True: pass' & b2=$$!; \
 	  trap "kill $$b1 $$b2" EXIT; $(MAKE) --no-print-directory test
 
-unit: $(STAMP)
+unit: $(STAMP) $(ML_WHEELS)
 	$(PY) -m pytest tests/unit
 
-functional: $(STAMP) $(JOB_STAMP) $(SERVE_STAMP)
+functional: $(STAMP) $(ML_WHEELS) $(JOB_STAMP) $(SERVE_STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile tests/functional
 
 static: $(STAMP) $(SAM_STAMP) $(ASL_STAMP)
@@ -106,4 +117,4 @@ bench: $(STAMP) $(BENCH_STAMP) $(DRIFT_BENCH_STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .venv-job .venv-serve $(ASL_DIR)/node_modules $(WORKSPACE)
+	rm -rf $(VENV) $(SAM_VENV) .venv-job .venv-serve ml/wheels $(ASL_DIR)/node_modules $(WORKSPACE)
