@@ -177,3 +177,38 @@ def test_inline_map_runs_at_most_40_iterations_at_once(runtime):
         elif event["type"] in ("MapIterationSucceeded", "MapIterationFailed"):
             running -= 1
     assert peak == 40
+
+
+# ------------------------------------------------------------------------------------------------ network isolation
+
+def test_isolated_job_that_reaches_for_the_internet_fails(runtime):
+    # GIVEN a processing job with NetworkConfig.EnableNetworkIsolation whose script connects to pypi.org
+    bucket = runtime.bucket("ArtifactsBucket")
+    s3 = runtime.client("s3")
+    s3.put_object(Bucket=bucket, Key="isolation-code/reach_internet.py", Body=(HERE / "jobs" / "reach_internet.py").read_bytes())
+    s3.put_object(Bucket=bucket, Key="isolation-data/rows.csv", Body=b"a\n1\n")
+    execution_input = {"Script": "reach_internet.py", "Index": 0, "MaxRuntime": 600, "CodeS3Uri": f"s3://{bucket}/isolation-code/",
+                       "DataS3Uri": f"s3://{bucket}/isolation-data/", "OutputS3Uri": f"s3://{bucket}/isolation-out/"}
+    record = runtime.run(str(ASL / "isolated_job.asl.json"), execution_input)
+    # THEN the job fails as it would in SageMaker: no name resolves, nothing is reachable
+    assert record.status == "FAILED"
+    reason = json.loads(record.cause)["FailureReason"]
+    assert "exit code 4" in reason and "no network" in reason
+
+
+def test_jobs_run_with_the_job_image_libraries_and_servers_with_the_serving_image_libraries():
+    from sagestep.local import interpreters
+    from tests.conftest import REPO_ROOT
+
+    def pins(name):
+        lines = (REPO_ROOT / "tools" / "images" / name).read_text().splitlines()
+        return dict(line.split("==") for line in lines if "==" in line and not line.startswith("#"))
+
+    import subprocess
+
+    probe = "import sys, pandas, numpy; print(f'{sys.version_info[0]}.{sys.version_info[1]} {pandas.__version__} {numpy.__version__}')"
+    job = subprocess.run([interpreters.job_python(), "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    serve = subprocess.run([interpreters.serve_python(), "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    job_pins, serve_pins = pins("sagemaker-distribution-3.2.0-cpu.txt"), pins("sagemaker-xgboost-3.0-5.txt")
+    assert job[1:] == [job_pins["pandas"], job_pins["numpy"]] and job[0] == "3.12"
+    assert serve[1:] == [serve_pins["pandas"], serve_pins["numpy"]] and serve[0] == "3.10"

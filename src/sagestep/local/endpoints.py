@@ -193,12 +193,17 @@ class EndpointManager:
         }
         (home / "spec.json").write_text(json.dumps(spec, indent=1))
         log = open(home / "server.log", "wb")
+        from sagestep.local import isolation
+
+        server_env = {**_clean_env(), **{k: str(v) for k, v in environment.items()}}
+        if getattr(model, "enable_network_isolation", False):  # the model's EnableNetworkIsolation (local/isolation.py)
+            server_env = isolation.guard_environment(server_env)
         process = subprocess.Popen(
             # Run as a file, not -m: the variant must import the sagestep of its own code bundle, not this one.
             [self.python, str(Path(__file__).with_name("model_server.py")), str(home / "spec.json")],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**_clean_env(), **{k: str(v) for k, v in environment.items()}},
+            env=server_env,
         )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:

@@ -348,8 +348,15 @@ class JobRunner:
         env.update({k: self.map_path(job, str(v)) for k, v in extra.items()})
         return env
 
-    def execute(self, job: LocalJob, command: list[str], env: dict[str, str], cwd: Path) -> tuple[int | None, str]:
-        """Run the entry point; return (exit code or None if stopped, stderr tail)."""
+    def execute(self, job: LocalJob, command: list[str], env: dict[str, str], cwd: Path,
+                isolated: bool | None = None) -> tuple[int | None, str]:
+        """Run the entry point; return (exit code or None if stopped, stderr tail). With network isolation (the
+        request's EnableNetworkIsolation, or `isolated`) the process reaches no network (`local/isolation.py`)."""
+        from sagestep.local import isolation
+
+        if isolation.job_isolated(job.kind, job.request) if isolated is None else isolated:
+            env = isolation.guard_environment(env)
+            command = isolation.namespaced(command)
         max_runtime = (job.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
         stderr_path = job.root / "logs" / "stderr.log"

@@ -285,6 +285,16 @@ def _enforce_account_rules(response_cls: type, backend_cls: type, ValidationErro
             raise ValidationError(message=f"Cannot update in-progress endpoint \"{endpoint.arn}\" (status {endpoint.endpoint_status}). [update-endpoint-in-progress]")
         return original_weights(self, endpoint_name, desired_weights_and_capacities)
 
+    original_describe_model = _attr(response_cls, "describe_model")
+
+    def describe_model(self: Any) -> Any:
+        result = original_describe_model(self)
+        model = self.sagemaker_backend._models.get(self._get_param("ModelName"))
+        if getattr(model, "enable_network_isolation", False):
+            return type(result)({**result.result, "EnableNetworkIsolation": True})
+        return result
+
     response_cls.create_model = create_model
+    response_cls.describe_model = describe_model
     response_cls.create_endpoint_config = create_endpoint_config
     backend_cls.update_endpoint_weights_and_capacities = update_endpoint_weights_and_capacities
