@@ -112,8 +112,25 @@ $(DRIFT_BENCH_STAMP):
 	.venv-bench-drift/bin/pip install --quiet nannyml==0.13.1 evidently==0.7.23 pandas==2.2.3 pyarrow==26.0.1
 	touch $(DRIFT_BENCH_STAMP)
 
-bench: $(STAMP) $(BENCH_STAMP) $(DRIFT_BENCH_STAMP)
+# The serving image's own model-server stack (bench/serving_stack.py): the SageMaker containers toolkit as in
+# sagemaker-xgboost 3.0-5 (flask 1.1.1, gunicorn 23 + gevent, protobuf <= 3.20.3) on the image's libraries, with the
+# image Dockerfile's own patch (collections.Mapping -> collections.abc.Mapping for Python >= 3.10). requirements.txt is
+# not installed here: the toolkit installs it offline at start, as the container does.
+SERVING_BENCH_STAMP := .venv-bench-serving/.installed
+$(SERVING_BENCH_STAMP): $(SERVE_PINS)
+	rm -rf .venv-bench-serving && $(SERVE_PYTHON) -m venv .venv-bench-serving
+	.venv-bench-serving/bin/pip install --quiet "setuptools<81" wheel
+	.venv-bench-serving/bin/pip install --quiet sagemaker-containers==2.8.6.post2 MarkupSafe==1.1.1 flask==1.1.1 jinja2==2.11.3 \
+	  Werkzeug==0.15.6 itsdangerous==2.0.1 gunicorn==23.0.0 gevent==23.9.1 psutil==5.8.0 protobuf==3.20.3
+	grep -v '^xgboost==' $(SERVE_PINS) > .venv-bench-serving/pins.txt
+	.venv-bench-serving/bin/pip install --quiet -r .venv-bench-serving/pins.txt
+	.venv-bench-serving/bin/pip install --quiet --no-deps $$(grep '^xgboost==' $(SERVE_PINS))
+	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' .venv-bench-serving/lib/python3*/site-packages/sagemaker_containers/_mapping.py
+	touch $(SERVING_BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP) $(DRIFT_BENCH_STAMP) $(SERVING_BENCH_STAMP) $(ML_WHEELS) $(SERVE_STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "error: wrk not found; install the Debian package wrk"; exit 2; }
+	@command -v nginx >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq nginx >/dev/null; } || echo "warning: nginx not found: the image stack is measured without it"
 	$(PY) -m bench
 
 clean:
