@@ -2,9 +2,9 @@
 
 import sys
 
-from bench import cli_start, data_quality, merge, serving_latency, serving_stack
+from bench import cli_start, data_quality, lambda_workers, merge, serving_latency, serving_stack
 
-BENCHMARKS = {"cli_start": cli_start.main, "serving_latency": serving_latency.main, "serving_stack": serving_stack.main, "data_quality": data_quality.main, "merge": merge.main}
+BENCHMARKS = {"cli_start": cli_start.main, "serving_latency": serving_latency.main, "serving_stack": serving_stack.main, "lambda_workers": lambda_workers.main, "data_quality": data_quality.main, "merge": merge.main}
 
 if __name__ == "__main__":
     failed = [name for name, run in BENCHMARKS.items() if run([]) != 0]
