@@ -15,9 +15,12 @@ ASL_STAMP := $(ASL_DIR)/node_modules/.installed
 # job image's (SageMaker Distribution 3.2.0: Python 3.12), model servers and batch transform with the serving image's
 # (sagemaker-xgboost 3.0-5: Python 3.10). The pins and their sources: tools/images/*.txt. The Pythons come from pyenv
 # or PATH; missing one, 3.11 stands in (README, "Known differences").
-PYENV_ROOT ?= $(shell pyenv root 2>/dev/null)
-JOB_PYTHON ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null) $(PYTHON))
-SERVE_PYTHON ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.10*/bin/python3.10) $(shell command -v python3.10 2>/dev/null) $(PYTHON))
+PYENV_ROOT ?= $(or $(shell pyenv root 2>/dev/null),$(HOME)/.pyenv)
+# the first candidate that runs (a pyenv shim for a version that is not selected exists but fails)
+first_python = $(shell for p in $(wildcard $(PYENV_ROOT)/versions/$(1)*/bin/python$(1)) python$(1) $(PYTHON); do \
+	"$$p" -c 'import sys' 2>/dev/null && { command -v "$$p"; break; }; done)
+JOB_PYTHON ?= $(call first_python,3.12)
+SERVE_PYTHON ?= $(call first_python,3.10)
 JOB_PINS := tools/images/sagemaker-distribution-3.2.0-cpu.txt
 SERVE_PINS := tools/images/sagemaker-xgboost-3.0-5.txt
 JOB_STAMP := .venv-job/.installed
@@ -46,6 +49,7 @@ $(ASL_STAMP): $(ASL_DIR)/package.json $(ASL_DIR)/package-lock.json
 
 $(JOB_STAMP): $(JOB_PINS)
 	@command -v $(JOB_PYTHON) >/dev/null || { echo "error: no Python for .venv-job (wanted 3.12); run 'make JOB_PYTHON=/path/to/python3.12 ...'"; exit 2; }
+	@$(JOB_PYTHON) -c 'import sys; sys.version_info[:2] == (3, 12) or print("warning: .venv-job uses Python %d.%d, not the job image'"'"'s 3.12 (README, Known differences)" % sys.version_info[:2])'
 	rm -rf .venv-job && $(JOB_PYTHON) -m venv .venv-job
 	.venv-job/bin/python -m pip install --quiet --only-binary=:all: -r $(JOB_PINS)
 	touch $(JOB_STAMP)
@@ -60,6 +64,7 @@ $(ML_WHEELS): ml/requirements.txt ml/Makefile $(STAMP)
 # GPU only): the CPU serving stack is installed without it.
 $(SERVE_STAMP): $(SERVE_PINS) $(ML_WHEELS)
 	@command -v $(SERVE_PYTHON) >/dev/null || { echo "error: no Python for .venv-serve (wanted 3.10); run 'make SERVE_PYTHON=/path/to/python3.10 ...'"; exit 2; }
+	@$(SERVE_PYTHON) -c 'import sys; sys.version_info[:2] == (3, 10) or print("warning: .venv-serve uses Python %d.%d, not the serving image'"'"'s 3.10 (README, Known differences)" % sys.version_info[:2])'
 	rm -rf .venv-serve && $(SERVE_PYTHON) -m venv .venv-serve
 	grep -v '^xgboost==' $(SERVE_PINS) > .venv-serve/pins.txt
 	.venv-serve/bin/python -m pip install --quiet -r .venv-serve/pins.txt
