@@ -212,3 +212,34 @@ def test_jobs_run_with_the_job_image_libraries_and_servers_with_the_serving_imag
     job_pins, serve_pins = pins("sagemaker-distribution-3.2.0-cpu.txt"), pins("sagemaker-xgboost-3.0-5.txt")
     assert job[1:] == [job_pins["pandas"], job_pins["numpy"]] and job[0] == "3.12"
     assert serve[1:] == [serve_pins["pandas"], serve_pins["numpy"]] and serve[0] == "3.10"
+
+
+def test_executions_starting_together_parse_their_definitions_independently():
+    # moto's ASL preprocessor kept its query-language scopes in a class attribute: executions started at the same time
+    # (a rule and a caller) crashed each other with "Unsupported declaration in QueryLanguage=JSONPath block"
+    import re
+    import threading
+
+    from sagestep.local import engine
+    from tests.conftest import REPO_ROOT
+
+    engine.install()
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    text = (REPO_ROOT / "statemachines" / "deployment.asl.json").read_text()  # JSONPath states and a JSONata one
+    definition = re.sub(r"\$\{[A-Za-z]+\}", "x", text).replace("arn:x:", "arn:aws:")
+    errors: list[str] = []
+
+    def parse_many() -> None:
+        for _ in range(10):
+            try:
+                AmazonStateLanguageParser.parse(definition)
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(repr(exc)[:120])
+
+    threads = [threading.Thread(target=parse_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

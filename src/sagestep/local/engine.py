@@ -393,6 +393,7 @@ def install() -> None:
         _install_inline_map_concurrency()
         _install_result_writer_input()
         _install_item_batcher()
+        _install_parser_scopes()
         _install_lambda()
         _install_normalisation()
         _install_execution_names()
@@ -655,6 +656,21 @@ def _strip_item_batchers(states: dict[str, Any], found: dict[str, dict[str, Any]
         processor = state.get("ItemProcessor") or state.get("Iterator")
         if isinstance(processor, dict):
             _strip_item_batchers(processor.get("States") or {}, found)
+
+
+def _install_parser_scopes() -> None:
+    """moto's ASL Preprocessor keeps its query-language scope stack in a class attribute shared by every parse: two
+    executions starting at once (an EventBridge rule and a caller) corrupt each other's stack and one crashes with
+    "Unsupported declaration in QueryLanguage=JSONPath block". Each parse gets its own stack."""
+    preprocessor = _attr(_module(f"{_P}.asl.parse.preprocessor"), "Preprocessor")
+    _attr(preprocessor, "_query_language_per_scope")
+    original_init = preprocessor.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self._query_language_per_scope = []
+
+    preprocessor.__init__ = __init__
 
 
 def _install_item_batcher() -> None:
