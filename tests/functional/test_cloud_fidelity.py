@@ -231,7 +231,7 @@ def test_executions_starting_together_parse_their_definitions_independently():
     errors: list[str] = []
 
     def parse_many() -> None:
-        for _ in range(10):
+        for _ in range(3):
             try:
                 AmazonStateLanguageParser.parse(definition)
             except Exception as exc:  # noqa: BLE001 - collected for the assertion
