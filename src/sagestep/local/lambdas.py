@@ -131,8 +131,8 @@ class LambdaPool:
     def _acquire(self, spec: FunctionSpec, endpoint_url: str | None, log_dir: Path | None) -> _Worker:
         key = (spec.logical_id, endpoint_url or "")
         with self._lock:
-            for stale_key in [k for k in self._workers if k[0] == spec.logical_id and k != key]:
-                for stale in self._workers.pop(stale_key):  # from a local cloud that has stopped
+            for stale_key in [k for k in self._workers if k[1] != key[1]]:
+                for stale in self._workers.pop(stale_key):  # of a local cloud that has stopped: its URL is gone
                     if not stale.busy:
                         stale.kill()
             pool = self._workers.setdefault(key, [])
