@@ -2,9 +2,10 @@
 
 import sys
 
-from bench import cli_start, console, data_quality, large_data, merge, serving_latency
+from bench import cli_start, console, data_quality, lambda_workers, large_data, merge, serving_latency, serving_stack
 
-BENCHMARKS = {"cli_start": cli_start.main, "serving_latency": serving_latency.main, "data_quality": data_quality.main, "merge": merge.main,
+BENCHMARKS = {"cli_start": cli_start.main, "serving_latency": serving_latency.main, "serving_stack": serving_stack.main,
+              "lambda_workers": lambda_workers.main, "data_quality": data_quality.main, "merge": merge.main,
               "console": console.main, "large_data": large_data.main}
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
 """Serving latency: sagestep's local model server vs MLflow's model server, same LightGBM model, same load.
+This measures the local model server, which AWS does not run: bench/serving_stack.py measures the same handlers under
+the serving image's own stack (gunicorn + Flask of the SageMaker containers toolkit).
 
 Both servers run one process on 127.0.0.1 and get one-row CSV requests from wrk (50 connections, 2 threads),
 alternating rounds in one run so machine noise hits both. sagestep serves raw applications (category strings)
@@ -62,7 +64,11 @@ def start_sagestep(workdir: Path, model_dir: Path) -> tuple[subprocess.Popen, in
             "capture": {"enabled": True, "sampling_percentage": 100, "destination_dir": str(workdir / "capture"),
                         "capture_input": True, "capture_output": True}}
     (workdir / "spec.json").write_text(json.dumps(spec))
-    process = subprocess.Popen([sys.executable, str(ROOT / "src" / "sagestep" / "local" / "model_server.py"), str(workdir / "spec.json")])
+    from sagestep.local import interpreters
+
+    # the serving image's libraries (.venv-serve), as the local cloud serves models
+    process = subprocess.Popen([interpreters.serve_python(), str(ROOT / "src" / "sagestep" / "local" / "model_server.py"),
+                                str(workdir / "spec.json")])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not port_file.exists():
         time.sleep(0.1)

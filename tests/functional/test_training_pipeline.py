@@ -32,6 +32,32 @@ def stage(runtime: LocalRuntime, name: str, frame: pd.DataFrame, config: dict) -
     return execution_input
 
 
+def read_with_sagemaker_sdk(runtime: LocalRuntime, package_arn: str) -> tuple:
+    """The package (sagemaker-core's typed ModelPackage) and its data-quality baselines (Model Monitor's Statistics and
+    Constraints, from S3), read by the SDK from the local cloud."""
+    import os
+
+    import boto3
+    from sagemaker.core.helper.session_helper import Session
+    from sagemaker.core.model_monitor.monitoring_files import Constraints, Statistics
+    from sagemaker.core.resources import ModelPackage
+
+    saved = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = runtime.url
+    try:
+        boto_session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        package = ModelPackage.get(model_package_name=package_arn, session=boto_session, region="us-east-1")
+        baselines = package.drift_check_baselines.model_data_quality
+        session = Session(boto_session=boto_session)
+        return (package, Statistics.from_s3_uri(baselines.statistics.s3_uri, sagemaker_session=session),
+                Constraints.from_s3_uri(baselines.constraints.s3_uri, sagemaker_session=session))
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = saved
+
+
 def credit_config() -> dict:
     return yaml.safe_load((REPO_ROOT / "ml" / "config" / "credit_data.yaml").read_text())
 
@@ -61,6 +87,11 @@ def test_happy_path_registers_an_explained_model_pending_approval(runtime, credi
     statistics = runtime.read_json(package["ModelMetrics"]["ModelDataQuality"]["Statistics"]["S3Uri"])
     assert {f["name"] for f in statistics["features"]} >= {"Income", "Age", "Home"}
     assert any("registered" in n["Subject"] for n in runtime.notifications())
+    # AND the SageMaker SDK (existing tooling, issue 18) reads the package and its drift baselines from the cloud
+    sdk_package, sdk_statistics, sdk_constraints = read_with_sagemaker_sdk(runtime, package["ModelPackageArn"])
+    assert sdk_package.customer_metadata_properties["ExecutionArn"] == record.execution_arn
+    assert {f["name"] for f in sdk_statistics.body_dict["features"]} == {f["name"] for f in statistics["features"]}
+    assert sdk_constraints.body_dict["monitoring_config"]["evaluate_constraints"] == "Enabled"
     # AND an approval records who, when and why
     result = approvals.decide(sagemaker, package["ModelPackageArn"], "approve", by="Ana Risk", reason="AUC and fairness reviewed")
     assert result["ModelApprovalStatus"] == "Approved"

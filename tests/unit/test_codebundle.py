@@ -37,3 +37,22 @@ def test_sourcedir_tarball_bytes_do_not_depend_on_the_time_it_was_built(monkeypa
     monkeypatch.setattr("time.time", lambda: 2_000_000_000.0)
     # THEN the archives are byte for byte the same (a registered model points at these bytes)
     assert codebundle.sourcedir_tarball(files) == first
+
+
+def test_bundle_refuses_to_publish_without_the_serving_wheels(tmp_path):
+    # GIVEN an ml/ whose requirements.txt pins a package with no wheel beside it
+    (tmp_path / "ml").mkdir()
+    (tmp_path / "ml" / "inference.py").write_text("x = 1\n")
+    (tmp_path / "ml" / "requirements.txt").write_text("--no-index\n--find-links wheels\nlightgbm==4.7.0\n")
+    # THEN collecting the bundle fails naming the requirement and the make target
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match=r"no wheel for lightgbm==4\.7\.0.*make ml-wheels"):
+        codebundle.collect(tmp_path / "ml", REPO_ROOT / "src" / "sagestep")
+    # AND with the wheel (any platform tag) it publishes, the wheel under wheels/ in the serving source dir
+    (tmp_path / "ml" / "wheels").mkdir()
+    (tmp_path / "ml" / "wheels" / "lightgbm-4.7.0-py3-none-manylinux_2_28_x86_64.whl").write_bytes(b"wheel")
+    files = codebundle.collect(tmp_path / "ml", REPO_ROOT / "src" / "sagestep")
+    archive = tarfile.open(fileobj=io.BytesIO(codebundle.sourcedir_tarball(files)))
+    assert "wheels/lightgbm-4.7.0-py3-none-manylinux_2_28_x86_64.whl" in archive.getnames()
+    assert "requirements.txt" in archive.getnames()

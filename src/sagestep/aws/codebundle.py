@@ -4,7 +4,8 @@ A bundle is published under `s3://<artifacts>/code/<version>/`, where version is
 
     ml/...                    the entry points, run as `python3 /opt/ml/.../code/ml/<script>.py`
     src/sagestep/...          the runtime packages of the library (RUNTIME_PACKAGES), on PYTHONPATH for those jobs
-    sourcedir.tar.gz          script-mode serving source: ml/* at the root plus sagestep/ (SAGEMAKER_PROGRAM=inference.py)
+    sourcedir.tar.gz          script-mode serving source: ml/* at the root plus sagestep/ (SAGEMAKER_PROGRAM=inference.py),
+                              with wheels/ for the offline install of requirements.txt (network isolation)
     VERSION.json              version and git commit, recorded in each model's lineage
 
 In AWS the CodeBundle custom resource (functions/code_bundle) publishes it from the layers on every deploy that
@@ -18,13 +19,15 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import tarfile
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-_ML_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt"}
+_ML_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt", ".whl"}
+_REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)\s*$")
 _LIBRARY_SUFFIXES = {".py", ".typed", ".j2"}  # .j2: the training report's page template (training/report/)
 # The packages of src/sagestep/ that Lambda functions, SageMaker jobs and the serving container import: the only
 # ones that ship (Lambda layer, job bundle, serving source dir). Everything else under src/sagestep/ (local/,
@@ -58,8 +61,35 @@ def collect(ml_dir: Path, library_dir: Path) -> list[tuple[str, bytes]]:
         files.append((f"ml/{path.relative_to(ml_dir).as_posix()}", path.read_bytes()))
     if not files:
         raise FileNotFoundError(f"{ml_dir}: no ml/ entry points found to publish")
+    check_serving_wheels(files, ml_dir)
     files += [(f"src/sagestep/{p.relative_to(library_dir).as_posix()}", p.read_bytes()) for p in library_files(library_dir)]
     return sorted(files)
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def check_serving_wheels(files: list[tuple[str, bytes]], ml_dir: Path) -> None:
+    """The serving container installs requirements.txt offline (`--no-index --find-links wheels`: the models run
+    with network isolation), so every pinned requirement needs its wheel in ml/wheels/; refuse to publish without."""
+    contents = dict(files)
+    requirements = contents.get("ml/requirements.txt")
+    if requirements is None:
+        return
+    wheels = {name.rsplit("/", 1)[-1] for name in contents if name.startswith("ml/wheels/") and name.endswith(".whl")}
+    missing = []
+    for line in requirements.decode().splitlines():
+        match = _REQUIREMENT.match(line.strip())
+        if match is None:
+            continue
+        prefix = f"{_normalized(match.group(1))}-{match.group(2)}-"
+        if not any(_normalized(w.split("-", 1)[0]) + "-" + w.split("-", 2)[1] + "-" == prefix for w in wheels):
+            missing.append(f"{match.group(1)}=={match.group(2)}")
+    if missing:
+        raise FileNotFoundError(
+            f"{ml_dir / 'wheels'}: no wheel for {', '.join(missing)} (ml/requirements.txt): the serving container installs "
+            "them offline (network isolation); run `make ml-wheels` (locally) or `sam build` (ml/Makefile downloads them)")
 
 
 def write_layer(library_dir: Path, out_dir: Path) -> list[Path]:

@@ -44,8 +44,18 @@ class UnknownOperation(ValueError):
     pass
 
 
+# Java's Unicode classes, which Python's re lacks, as close Python equivalents (inside a character class): a letter
+# or digit is a word character, a separator a space-like one. E.g. CustomerMetadataProperties' values.
+_JAVA_CLASSES = {r"\p{L}": r"\w", r"\p{N}": r"\w", r"\p{Z}": " \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"}
+# Java reads `...)${1,256}` as the end anchor under a (redundant) quantifier; Python refuses to repeat `$`.
+_JAVA_ANCHOR_QUANTIFIER = re.compile(r"\$\{\d+(,\d*)?\}$")
+
+
 @functools.lru_cache(maxsize=4096)
 def _compiled(pattern: str) -> re.Pattern[str] | None:
+    for java, python in _JAVA_CLASSES.items():
+        pattern = pattern.replace(java, python)
+    pattern = _JAVA_ANCHOR_QUANTIFIER.sub("$", pattern)
     try:
         return re.compile(pattern, re.DOTALL)
     except re.error:

@@ -17,7 +17,6 @@ import json
 import random
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -67,15 +66,17 @@ class VariantServer:
 
 
 class EndpointManager:
-    def __init__(self, workspace: Path, store: S3Store, backend_getter: Any, python: str = sys.executable,
+    def __init__(self, workspace: Path, store: S3Store, backend_getter: Any, python: str | None = None,
                  on_change: Any = None) -> None:
+        from sagestep.local import interpreters
+
         self.root = workspace / "endpoints"
         self.s3_root = workspace / "s3"
         self.tmp_dir = workspace / "tmp"
         self.on_change = on_change or (lambda endpoint_name, status: None)
         self.store = store
         self.backend = backend_getter
-        self.python = python
+        self.python = python or interpreters.serve_python()  # the serving image's libraries (local/interpreters.py)
         self.servers: dict[str, dict[str, VariantServer]] = {}
         self._lock = threading.RLock()
         self._threads: list[threading.Thread] = []
@@ -192,12 +193,17 @@ class EndpointManager:
         }
         (home / "spec.json").write_text(json.dumps(spec, indent=1))
         log = open(home / "server.log", "wb")
+        from sagestep.local import isolation
+
+        server_env = {**_clean_env(), **{k: str(v) for k, v in environment.items()}}
+        if getattr(model, "enable_network_isolation", False):  # the model's EnableNetworkIsolation (local/isolation.py)
+            server_env = isolation.guard_environment(server_env)
         process = subprocess.Popen(
             # Run as a file, not -m: the variant must import the sagestep of its own code bundle, not this one.
             [self.python, str(Path(__file__).with_name("model_server.py")), str(home / "spec.json")],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**_clean_env(), **{k: str(v) for k, v in environment.items()}},
+            env=server_env,
         )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:

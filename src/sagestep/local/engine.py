@@ -21,17 +21,16 @@ import copy
 import dataclasses
 import datetime as dt
 import importlib
-import importlib.util
 import json
 import os
 import sys
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sagestep.aws import error_names, service_rules
 from sagestep.aws import service_model as awsmodel
 from sagestep.stack.template import FunctionSpec
 
@@ -77,7 +76,6 @@ class RuntimeHooks:
         self.time_scale: float = 1.0
         self.functions: dict[str, FunctionSpec] = {}
         self.faults: dict[tuple[str, str], list[str]] = {}
-        self.lambda_lock = threading.RLock()
         self.job_runner: Any = None
         self.endpoint_manager: Any = None
         self.before_lambda: Callable[[], Any] | None = None
@@ -175,11 +173,21 @@ def _failure(env: Any, error: str, cause: str, resource: str, resource_type: str
 
 
 def _error_name(error: str, custom: Any) -> Any:
-    if error == "States.TaskFailed":
+    if error.startswith("States."):
         states = _module(f"{_P}.asl.component.common.error_name.states_error_name")
-        types = _module(f"{_P}.asl.component.common.error_name.states_error_name_type")
-        return states.StatesErrorName(typ=types.StatesErrorNameType.StatesTaskFailed)
+        return states.StatesErrorName.from_name(error)
     return custom.CustomErrorName(error)
+
+
+def _client_failure(env: Any, ex: Any, name: str, service: str, task: Any, sdk_api: str | None = None) -> Exception:
+    """A service's ClientError as Step Functions reports it: the integration's error name, AWS's Cause format."""
+    error, metadata = ex.response.get("Error", {}), ex.response.get("ResponseMetadata", {})
+    status, request_id = metadata.get("HTTPStatusCode", 400), metadata.get("RequestId", "local")
+    if sdk_api is not None:
+        cause = error_names.sdk_cause(sdk_api, error.get("Message", ""), status, request_id)
+    else:
+        cause = error_names.optimized_cause(service, error.get("Message", ""), status, error.get("Code", ""), request_id)
+    return _failure(env, name, cause, task._get_sfn_resource(), task._get_sfn_resource_type())
 
 
 def _validation_cause(service: str, action: str, errors: list[str]) -> str:
@@ -209,13 +217,11 @@ _SAGEMAKER_SYNC_JOBS = {
     "createtrainingjob": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
     "createtransformjob": ("describe_transform_job", "TransformJobName", "TransformJobStatus"),
 }
-# SageMaker's Java SDK throws these as their own classes; every other error code arrives as
-# AmazonSageMakerException, which is the name Step Functions gives such errors.
-_SAGEMAKER_NAMED_ERRORS = {"ResourceLimitExceeded", "ResourceInUse", "ResourceNotFound"}
 
 
 def sagemaker_error_name(code: str) -> str:
-    return f"SageMaker.{code}Exception" if code in _SAGEMAKER_NAMED_ERRORS else "SageMaker.AmazonSageMakerException"
+    """The optimized SageMaker integration's name for a wire error code (see `aws.error_names`)."""
+    return error_names.optimized_error_name("sagemaker", code)
 
 
 def _build_sagemaker_service_class() -> type:
@@ -257,22 +263,18 @@ def _build_sagemaker_service_class() -> type:
         def _from_error(self, env: Any, ex: Exception) -> Any:
             if isinstance(ex, ClientError):
                 code = ex.response["Error"]["Code"]
-                name = sagemaker_error_name(code)
-                cause = (
-                    f"{ex.response['Error'].get('Message', '')} (Service: AmazonSageMaker; Status Code: "
-                    f"{ex.response['ResponseMetadata'].get('HTTPStatusCode', 400)}; Error Code: {code})"
-                )
-                return _failure(env, name, cause, self._get_sfn_resource(), self._get_sfn_resource_type()).failure_event
+                return _client_failure(env, ex, sagemaker_error_name(code), "sagemaker", self).failure_event
             return super()._from_error(env=env, ex=ex)
 
         def _eval_service_task(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any) -> None:
             action = self.resource.api_action
             errors = awsmodel.validate("sagemaker", action, normalised_parameters)
+            errors += service_rules.check("sagemaker", action, normalised_parameters)
             if errors:
                 raise _failure(
                     env,
-                    "SageMaker.AmazonSageMakerException",
-                    _validation_cause("sagemaker", action, errors),
+                    sagemaker_error_name("ValidationException"),
+                    error_names.optimized_cause("sagemaker", _validation_cause("sagemaker", action, errors), 400, "ValidationException"),
                     self._get_sfn_resource(),
                     self._get_sfn_resource_type(),
                 )
@@ -323,58 +325,30 @@ def _build_sagemaker_service_class() -> type:
 
 
 def invoke_function(spec: FunctionSpec, payload: Any) -> tuple[Any, str | None]:
-    """Call the handler in-process with the function's template environment; return (payload, FunctionError)."""
-    module_file, _, function_name = spec.handler.rpartition(".")
-    path = spec.code_dir / f"{module_file.replace('.', '/')}.py"
+    """Invoke the function in one of its warm worker processes (`local/lambdas.py`); return (payload, FunctionError)."""
+    from sagestep.local import lambdas
+
+    path = spec.code_dir / f"{spec.handler.rpartition('.')[0].replace('.', '/')}.py"
     if not path.is_file():
         raise LookupError(f"{spec.logical_id}: handler file {path} does not exist (Handler: {spec.handler})")
-    event = json.loads(json.dumps(payload))  # what crosses the wire is JSON
-    with HOOKS.lambda_lock:
-        saved = dict(os.environ)
-        os.environ.update(spec.environment)
-        os.environ["AWS_LAMBDA_FUNCTION_NAME"] = spec.name
-        sys.path.insert(0, str(spec.code_dir))
-        try:
-            module_name = f"sagestep_lambda_{spec.logical_id}"
-            loader_spec = importlib.util.spec_from_file_location(module_name, path)
-            assert loader_spec and loader_spec.loader
-            module = importlib.util.module_from_spec(loader_spec)
-            loader_spec.loader.exec_module(module)
-            handler = getattr(module, function_name)
-            context = _LambdaContext(spec)
-            try:
-                result = handler(event, context)
-                return json.loads(json.dumps(result)), None
-            except Exception as exc:  # a handler exception is a Lambda error, as in AWS
-                return (
-                    {
-                        "errorMessage": str(exc),
-                        "errorType": type(exc).__name__,
-                        "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
-                    },
-                    "Unhandled",
-                )
-        finally:
-            sys.path.remove(str(spec.code_dir))
-            os.environ.clear()
-            os.environ.update(saved)
+    log_dir = HOOKS.job_runner.jobs_dir.parent / "logs" / "lambda" if HOOKS.job_runner is not None else None
+    return lambdas.invoke(spec, json.loads(json.dumps(payload)), HOOKS.endpoint_url, log_dir)
 
 
-class _LambdaContext:
-    def __init__(self, spec: FunctionSpec) -> None:
-        self.function_name = spec.name
-        self.invoked_function_arn = spec.arn
-        self.aws_request_id = str(uuid.uuid4())
-        self.memory_limit_in_mb = 1024
-        self.function_version = "$LATEST"
+def _lambda_client_error(code: str, message: str, status: int) -> Exception:
+    from botocore.exceptions import ClientError
 
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 900_000
+    return ClientError({"Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())}}, "Invoke")
 
 
 def _patched_invoke_lambda_function(parameters: dict, region: str, state_credentials: Any) -> dict:
-    spec = HOOKS.function_for(parameters["FunctionName"])
+    from sagestep.local.lambdas import LambdaServiceError
+
+    try:
+        spec = HOOKS.function_for(parameters["FunctionName"])
+    except LookupError as exc:  # Lambda answers 404 for a function that does not exist
+        raise _lambda_client_error("ResourceNotFoundException", f"Function not found: {parameters['FunctionName']} ({exc})", 404) from None
     if HOOKS.before_lambda is not None:
         with HOOKS.lambda_lock:  # one sync at a time: Map iterations and Parallel branches invoke concurrently
             HOOKS.before_lambda()  # a function sees what model servers and traffic wrote, as it would in AWS
@@ -386,7 +360,10 @@ def _patched_invoke_lambda_function(parameters: dict, region: str, state_credent
             payload = json.loads(payload)
         except json.JSONDecodeError:
             pass
-    result, function_error = invoke_function(spec, {} if payload is None else payload)
+    try:
+        result, function_error = invoke_function(spec, {} if payload is None else payload)
+    except LambdaServiceError as exc:
+        raise _lambda_client_error(exc.code, exc.message, exc.status) from None
     response: dict[str, Any] = {"StatusCode": 200, "Payload": result, "ExecutedVersion": "$LATEST"}
     if function_error:
         response["FunctionError"] = function_error
@@ -411,6 +388,13 @@ def install() -> None:
             raise PatchPointMoved(f"sagestep.local is written against moto=={MOTO_VERSION}, found {moto.__version__}")
         _install_sagemaker_integration()
         _install_parameter_validation()
+        _install_error_names()
+        _install_heartbeat_timeout()
+        _install_uncatchable_errors()
+        _install_inline_map_concurrency()
+        _install_result_writer_input()
+        _install_item_batcher()
+        _install_parser_scopes()
         _install_lambda()
         _install_normalisation()
         _install_execution_names()
@@ -450,13 +434,15 @@ def _install_parameter_validation() -> None:
         action = self.resource.api_action
         try:
             errors = awsmodel.validate(service, action, normalised_parameters)
+            errors += service_rules.check(service, action, normalised_parameters)
         except (awsmodel.UnknownOperation, Exception) as exc:  # unknown service or operation
             errors = [str(exc)]
         if errors:
+            api = self.resource.api_name
             raise _failure(
                 env,
-                f"{self.resource.api_name.capitalize()}.ValidationException",
-                _validation_cause(service, action, errors),
+                error_names.sdk_error_name(api, service, "ValidationException"),
+                error_names.sdk_cause(api, _validation_cause(service, action, errors), 400),
                 self._get_sfn_resource(),
                 self._get_sfn_resource_type(),
             )
@@ -471,10 +457,295 @@ def _install_parameter_validation() -> None:
     cls._eval_service_task = _eval_service_task
 
 
+def _install_error_names() -> None:
+    """Service errors named as Step Functions names them (`aws.error_names`): moto keeps the ARN's lower-case service
+    for aws-sdk tasks (`sagemaker.sagemakerException`) and the wire code for SNS (`SNS.ParameterValueInvalid...`)."""
+    from botocore.exceptions import ClientError
+
+    aws_sdk = _attr(_module(f"{_TASK}.service.state_task_service_aws_sdk"), "StateTaskServiceAwsSdk")
+    sns = _attr(_module(f"{_TASK}.service.state_task_service_sns"), "StateTaskServiceSns")
+    sfn = _attr(_module(f"{_TASK}.service.state_task_service_sfn"), "StateTaskServiceSfn")
+
+    def wrap(cls: Any, name_of: Callable[[Any, str], str], service: str | None) -> None:
+        original = _attr(cls, "_from_error")
+
+        def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, ClientError):
+                code = ex.response.get("Error", {}).get("Code", "")
+                sdk_api = self.resource.api_name if service is None else None
+                return _client_failure(env, ex, name_of(self, code), service or "", self, sdk_api).failure_event
+            return original(self, env, ex)
+
+        cls._from_error = _from_error
+
+    wrap(aws_sdk, lambda self, code: error_names.sdk_error_name(self.resource.api_name, self._get_boto_service_name(), code), None)
+    wrap(sns, lambda self, code: error_names.optimized_error_name("sns", code), "sns")
+    wrap(sfn, lambda self, code: error_names.optimized_error_name("states", code), "states")
+
+
+_NOT_CAUGHT_BY_WILDCARDS = {"States.Runtime", "States.DataLimitExceeded"}
+
+
+def _install_uncatchable_errors() -> None:
+    """States.ALL (and States.TaskFailed) never match States.Runtime or States.DataLimitExceeded: both end the
+    execution in AWS ("Error handling": not retriable, not caught by States.ALL); moto catches them."""
+    decl = _attr(_module(f"{_P}.asl.component.common.error_name.error_equals_decl"), "ErrorEqualsDecl")
+    original = _attr(decl, "_eval_body")
+
+    def _eval_body(self: Any, env: Any) -> None:
+        error_name = env.stack[-1]
+        name = getattr(error_name, "error_name", None)
+        if name in _NOT_CAUGHT_BY_WILDCARDS and not any(getattr(e, "error_name", None) == name for e in self.error_names):
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    decl._eval_body = _eval_body
+
+
+INLINE_MAP_CONCURRENCY = 40  # Step Functions guide, "Inline Map state": up to 40 concurrent iterations
+
+
+def _install_inline_map_concurrency() -> None:
+    """An Inline Map runs at most 40 iterations at once, whatever MaxConcurrency says (0 = no explicit limit)."""
+    inline = _attr(_module(f"{_P}.asl.component.state.exec.state_map.iteration.inline_iteration_component"),
+                   "InlineIterationComponent")
+    original = _attr(inline, "_eval_body")
+
+    def _eval_body(self: Any, env: Any) -> None:
+        eval_input = env.stack[-1]
+        requested = eval_input.max_concurrency
+        eval_input.max_concurrency = INLINE_MAP_CONCURRENCY if not requested else min(requested, INLINE_MAP_CONCURRENCY)
+        original(self, env)
+
+    inline._eval_body = _eval_body
+
+
+def _install_heartbeat_timeout() -> None:
+    """A task whose heartbeat stops fails with States.HeartbeatTimeout (moto reports States.Timeout)."""
+    state_task = _attr(_module(f"{_TASK}.state_task"), "StateTask")
+    heartbeat_error = _attr(_module(f"{_P}.asl.eval.callback.callback"), "HeartbeatTimeoutError")
+    original = _attr(state_task, "_from_error")
+    api = _module(f"{_P}.api")
+    fe = _module(f"{_P}.asl.component.common.error_name.failure_event")
+    detail = _module(f"{_P}.asl.eval.event.event_detail")
+    states = _module(f"{_P}.asl.component.common.error_name.states_error_name")
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, heartbeat_error):
+            resource = self._get_sfn_resource() if hasattr(self, "_get_sfn_resource") else None
+            resource_type = self._get_sfn_resource_type() if hasattr(self, "_get_sfn_resource_type") else None
+            return fe.FailureEvent(
+                env=env, error_name=states.StatesErrorName.from_name("States.HeartbeatTimeout"),
+                event_type=api.HistoryEventType.TaskTimedOut,
+                event_details=detail.EventDetails(taskTimedOutEventDetails=api.TaskTimedOutEventDetails(
+                    resourceType=resource_type, resource=resource, error="States.HeartbeatTimeout")),
+            )
+        return original(self, env, ex)
+
+    state_task._from_error = _from_error
+
+
+def _install_result_writer_input() -> None:
+    """A Distributed Map's ResultWriter Parameters are evaluated against the Map state's input (moto evaluates them
+    against the items), and the results are written as AWS does: manifest.json plus SUCCEEDED_0.json."""
+    state_map = _attr(_module(f"{_P}.asl.component.state.exec.state_map.state_map"), "StateMap")
+    writer_cls = _attr(_module(f"{_P}.asl.component.state.exec.state_map.result_writer.result_writer_decl"), "ResultWriter")
+    original_execution = _attr(state_map, "_eval_execution")
+    _attr(writer_cls, "_eval_body")
+
+    def _eval_execution(self: Any, env: Any) -> None:
+        if self.result_writer is not None:
+            env.sagestep_map_input = copy.deepcopy(env.states.get_input())
+        batcher = getattr(self, "sagestep_item_batcher", None)
+        if batcher is not None:
+            env.sagestep_item_batcher = _evaluate_batcher(batcher, env.states.get_input(), self.name)
+        original_execution(self, env)
+
+    def _eval_body(self: Any, env: Any) -> None:
+        results = env.stack.pop()
+        current = env.states.get_input()
+        env.states.reset(input_value=getattr(env, "sagestep_map_input", current))
+        try:
+            self.parargs.eval(env=env)
+        finally:
+            env.states.reset(input_value=current)
+        parameters = env.stack.pop()
+        self.resource.eval(env=env)
+        runtime_part = env.stack.pop()
+        client = _module(f"{_P}.asl.utils.boto_client").boto_client_for(region=runtime_part.region, service="s3")
+        record = env.map_run_record_pool_manager.get_all()[-1]
+        prefix = parameters.get("Prefix", "")
+        prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        base = f"{prefix}{record.map_run_arn.split(':')[-1]}/"
+        rows = [{"Input": None, "Output": json.dumps(output), "Status": "SUCCEEDED"} for output in results or []]
+        client.put_object(Bucket=parameters["Bucket"], Key=base + "SUCCEEDED_0.json", Body=json.dumps(rows).encode())
+        manifest = {"DestinationBucket": parameters["Bucket"], "MapRunArn": record.map_run_arn,
+                    "ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": [{"Key": base + "SUCCEEDED_0.json",
+                                                                                 "Size": len(json.dumps(rows))}]}}
+        client.put_object(Bucket=parameters["Bucket"], Key=base + "manifest.json", Body=json.dumps(manifest, indent=2).encode())
+        env.stack.append({"MapRunArn": record.map_run_arn,
+                          "ResultWriterDetails": {"Bucket": parameters["Bucket"], "Key": base + "manifest.json"}})
+
+    state_map._eval_execution = _eval_execution
+    writer_cls._eval_body = _eval_body
+
+
+_BATCH_BYTES_LIMIT = 256 * 1024  # ItemBatcher.MaxInputBytesPerBatch: at most 256 KiB
+
+
+def _evaluate_batcher(batcher: dict[str, Any], state_input: Any, map_name: str) -> dict[str, Any]:
+    """ItemBatcher's fields with their `...Path` variants read from the Map's input."""
+    from jsonpath_ng import parse as jsonpath  # moto's own dependency
+
+    def value(field: str) -> Any:
+        if f"{field}Path" in batcher:
+            found = [m.value for m in jsonpath(batcher[f"{field}Path"]).find(state_input)]
+            return found[0] if found else None
+        return batcher.get(field)
+
+    items, size = value("MaxItemsPerBatch"), value("MaxInputBytesPerBatch")
+    if items is None and size is None:
+        raise ValueError(f"Map {map_name!r}: ItemBatcher needs MaxItemsPerBatch or MaxInputBytesPerBatch")
+    batch_input = batcher.get("BatchInput")
+    if isinstance(batch_input, dict) and any(k.endswith(".$") for k in batch_input):
+        batch_input = {k.removesuffix(".$"): ([m.value for m in jsonpath(v).find(state_input)] or [None])[0] if k.endswith(".$") else v
+                       for k, v in batch_input.items()}
+    return {"max_items": items, "max_bytes": min(size or _BATCH_BYTES_LIMIT, _BATCH_BYTES_LIMIT), "batch_input": batch_input}
+
+
+def batch_items(items: list[Any], batcher: dict[str, Any]) -> list[dict[str, Any]]:
+    """Group items as ItemBatcher does: each child gets {"BatchInput": ..., "Items": [...]}, a batch holding at most
+    MaxItemsPerBatch items and MaxInputBytesPerBatch bytes of JSON."""
+    batches: list[dict[str, Any]] = []
+    current: list[Any] = []
+    size = 0
+    for item in items:
+        item_size = len(json.dumps(item, separators=(",", ":")).encode())
+        full = (batcher["max_items"] is not None and len(current) >= batcher["max_items"]) or \
+            (current and size + item_size > batcher["max_bytes"])
+        if full:
+            batches.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item_size
+    if current:
+        batches.append(current)
+    out = []
+    for batch in batches:
+        child: dict[str, Any] = {"Items": batch}
+        if batcher.get("batch_input") is not None:
+            child["BatchInput"] = batcher["batch_input"]
+        out.append(child)
+    return out
+
+
+def _strip_item_batchers(states: dict[str, Any], found: dict[str, dict[str, Any]]) -> None:
+    for name, state in states.items():
+        if not isinstance(state, dict):
+            continue
+        if state.get("Type") == "Map" and "ItemBatcher" in state:
+            processor = state.get("ItemProcessor") or {}
+            if (processor.get("ProcessorConfig") or {}).get("Mode") != "DISTRIBUTED":
+                raise ValueError(f"Map {name!r}: ItemBatcher is only valid in a Distributed Map (ProcessorConfig.Mode DISTRIBUTED)")
+            if "ItemSelector" in state:
+                raise ValueError(f"Map {name!r}: ItemSelector together with ItemBatcher is not emulated by the local runtime")
+            found[name] = state.pop("ItemBatcher")
+        for branch in state.get("Branches") or []:
+            _strip_item_batchers(branch.get("States") or {}, found)
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if isinstance(processor, dict):
+            _strip_item_batchers(processor.get("States") or {}, found)
+
+
+def _install_parser_scopes() -> None:
+    """moto's ASL Preprocessor keeps its query-language scope stack in a class attribute shared by every parse: two
+    executions starting at once (an EventBridge rule and a caller) corrupt each other's stack and one crashes with
+    "Unsupported declaration in QueryLanguage=JSONPath block". Each parse gets its own stack."""
+    preprocessor = _attr(_module(f"{_P}.asl.parse.preprocessor"), "Preprocessor")
+    _attr(preprocessor, "_query_language_per_scope")
+    original_init = preprocessor.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self._query_language_per_scope = []
+
+    preprocessor.__init__ = __init__
+
+
+def _install_item_batcher() -> None:
+    """moto's ASL grammar has no ItemBatcher (a definition using it fails to parse): the field is taken out before
+    parsing and applied to the Distributed Map's items before the child executions start."""
+    parser_cls = _attr(_module(f"{_P}.asl.parse.asl_parser"), "AmazonStateLanguageParser")
+    original_parse = _attr(parser_cls, "parse")
+    state_map_cls = _attr(_module(f"{_P}.asl.component.state.exec.state_map.state_map"), "StateMap")
+    distributed = _attr(_module(f"{_P}.asl.component.state.exec.state_map.iteration.distributed_iteration_component"),
+                        "DistributedIterationComponent")
+    original_map_run = _attr(distributed, "_map_run")
+
+    def parse(definition: str) -> Any:
+        try:
+            document = json.loads(definition)
+        except ValueError:
+            return original_parse(definition)
+        found: dict[str, dict[str, Any]] = {}
+        if isinstance(document, dict):
+            _strip_item_batchers(document.get("States") or {}, found)
+        if not found:
+            return original_parse(definition)
+        program, tree = original_parse(json.dumps(document))
+        for component in _components(program, state_map_cls):
+            if component.name in found:
+                component.sagestep_item_batcher = found[component.name]
+        return program, tree
+
+    def _map_run(self: Any, env: Any, eval_input: Any) -> None:
+        batcher = getattr(env, "sagestep_item_batcher", None)
+        if batcher is not None:
+            env.sagestep_item_batcher = None
+            env.stack.append(batch_items(env.stack.pop(), batcher))
+        original_map_run(self, env, eval_input)
+
+    parser_cls.parse = staticmethod(parse)
+    distributed._map_run = _map_run
+
+
+def _components(root: Any, wanted: type, seen: set[int] | None = None, depth: int = 0) -> list[Any]:
+    """Every component of type `wanted` in a parsed program (moto's components are plain objects)."""
+    seen = set() if seen is None else seen
+    if id(root) in seen or depth > 40 or isinstance(root, (str, bytes, int, float, bool, type(None))):
+        return []
+    seen.add(id(root))
+    found = [root] if isinstance(root, wanted) else []
+    children = root.values() if isinstance(root, dict) else root if isinstance(root, (list, tuple, set)) else \
+        vars(root).values() if hasattr(root, "__dict__") else []
+    for child in children:
+        found += _components(child, wanted, seen, depth + 1)
+    return found
+
+
 def _install_lambda() -> None:
     utils = _module(f"{_TASK}.lambda_eval_utils")
     _attr(utils, "_invoke_lambda_function")
     utils._invoke_lambda_function = _patched_invoke_lambda_function
+    # An error payload without errorType (a timeout, running out of memory) is Lambda.Unknown, as the Step Functions
+    # guide documents; moto names it "Exception".
+    service = _attr(_module(f"{_TASK}.service.state_task_service_lambda"), "StateTaskServiceLambda")
+    function_error = _attr(utils, "LambdaFunctionErrorException")
+    original = _attr(service, "_from_error")
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, function_error):
+            try:
+                typed = "errorType" in json.loads(ex.payload)
+            except (ValueError, TypeError):
+                typed = False
+            if not typed:
+                return _failure(env, "Lambda.Unknown", ex.payload, self._get_sfn_resource(), self._get_sfn_resource_type()).failure_event
+        return original(self, env, ex)
+
+    service._from_error = _from_error
 
 
 def _install_normalisation() -> None:
@@ -597,6 +868,26 @@ def _install_branch_error_names() -> None:
         module.CustomErrorName = error_name
 
 
+_ASSUMED: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+
+def _credentials_for(region: str, role_arn: str | None) -> tuple[str, str, str | None]:
+    """A Task's `Credentials.RoleArn`, honoured as Step Functions does: the call is made with that role's temporary
+    credentials (AssumeRole on the local cloud's STS), so a role of another account reaches that account's
+    resources (moto keeps one set of backends per account). IAM is not enforced locally (README)."""
+    if not role_arn:
+        return "ak", "sk", None
+    cache_key = (HOOKS.endpoint_url or "", role_arn)
+    if cache_key not in _ASSUMED:
+        import boto3
+
+        sts = boto3.client("sts", region_name=region, endpoint_url=HOOKS.endpoint_url, aws_access_key_id="ak",
+                           aws_secret_access_key="sk")
+        found = sts.assume_role(RoleArn=role_arn, RoleSessionName="sagestep-local-task")["Credentials"]
+        _ASSUMED[cache_key] = (found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"])
+    return _ASSUMED[cache_key]
+
+
 def _install_service_endpoint() -> None:
     """The engine's own service calls (aws-sdk and optimized integrations) go to the local cloud's URL (moto uses
     `localhost`, which may resolve to ::1 first while the cloud listens on 127.0.0.1 only)."""
@@ -610,9 +901,10 @@ def _install_service_endpoint() -> None:
         from botocore.config import Config
 
         timeout = _module(f"{_P}.asl.component.common.timeouts.timeout").TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
+        key, secret, token = _credentials_for(region, getattr(state_credentials, "role_arn", None))
         return boto3.client(
-            service_name=service, region_name=region, endpoint_url=HOOKS.endpoint_url, aws_access_key_id="ak",
-            aws_secret_access_key="sk",
+            service_name=service, region_name=region, endpoint_url=HOOKS.endpoint_url, aws_access_key_id=key,
+            aws_secret_access_key=secret, aws_session_token=token,
             config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1},
                           connect_timeout=timeout, read_timeout=timeout),
         )

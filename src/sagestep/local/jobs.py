@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -222,11 +221,13 @@ def _tar_gz(directory: Path) -> bytes:
 class JobRunner:
     """Runs SageMaker jobs in threads + subprocesses; one instance per local runtime."""
 
-    def __init__(self, workspace: Path, store: S3Store, python: str = sys.executable,
+    def __init__(self, workspace: Path, store: S3Store, python: str | None = None,
                  on_change: Callable[[LocalJob], None] | None = None) -> None:
+        from sagestep.local import interpreters
+
         self.jobs_dir = workspace / "jobs"
         self.store = store
-        self.python = python
+        self.python = python or interpreters.job_python()  # the job image's libraries (local/interpreters.py)
         self.on_change = on_change  # told when a job starts and when it ends (the cloud persists and reports it)
         self.jobs: dict[tuple[str, str], LocalJob] = {}
         self._lock = threading.Lock()
@@ -347,8 +348,15 @@ class JobRunner:
         env.update({k: self.map_path(job, str(v)) for k, v in extra.items()})
         return env
 
-    def execute(self, job: LocalJob, command: list[str], env: dict[str, str], cwd: Path) -> tuple[int | None, str]:
-        """Run the entry point; return (exit code or None if stopped, stderr tail)."""
+    def execute(self, job: LocalJob, command: list[str], env: dict[str, str], cwd: Path,
+                isolated: bool | None = None) -> tuple[int | None, str]:
+        """Run the entry point; return (exit code or None if stopped, stderr tail). With network isolation (the
+        request's EnableNetworkIsolation, or `isolated`) the process reaches no network (`local/isolation.py`)."""
+        from sagestep.local import isolation
+
+        if isolation.job_isolated(job.kind, job.request) if isolated is None else isolated:
+            env = isolation.guard_environment(env)
+            command = isolation.namespaced(command)
         max_runtime = (job.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
         stderr_path = job.root / "logs" / "stderr.log"

@@ -6,6 +6,9 @@
   them to None).
 - CreateEndpoint / UpdateEndpoint start model servers (`sagestep.local.endpoints`); UpdateEndpoint exists (moto
   has none); InvokeEndpoint (sagemaker-runtime) reaches the variant's server.
+- The rules of `aws.service_rules` that need the account's state: an endpoint Creating/Updating cannot be updated
+  (weights included), an instance endpoint cannot become serverless, a serverless variant cannot serve a network-
+  isolated model, a model / endpoint config / endpoint name cannot be created twice (moto accepts all of these).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def install() -> None:
         _add_update_endpoint(response_cls, _attr(models, "SageMakerModelBackend"), ActionResult, ValidationError)
         _patch_invoke_endpoint()
         _keep_shadow_variants(response_cls, ActionResult)
+        _enforce_account_rules(response_cls, _attr(models, "SageMakerModelBackend"), ValidationError)
         _INSTALLED = True
 
 
@@ -151,6 +155,10 @@ def _add_update_endpoint(response_cls: type, backend_cls: type, ActionResult: An
             raise ValidationError(message=f"Cannot update in-progress endpoint \"{endpoint.arn}\" (status {endpoint.endpoint_status}).")
         if endpoint_config_name not in self.endpoint_configs:
             raise ValidationError(message=f"Could not find endpoint configuration \"{endpoint_config_name}\".")
+        current = self.endpoint_configs.get(endpoint.endpoint_config_name)
+        if _is_serverless(self.endpoint_configs[endpoint_config_name]) and current is not None and not _is_serverless(current):
+            raise ValidationError(message=f"Endpoint \"{endpoint.arn}\" runs on instances and cannot be updated to the serverless "
+                                          f"endpoint configuration \"{endpoint_config_name}\" [no-update-to-serverless].")
         endpoint.endpoint_status = "Updating"
         _manager().schedule(endpoint_name, endpoint_config_name, updating=True)
         return endpoint
@@ -238,3 +246,55 @@ def _keep_shadow_variants(response_cls: type, ActionResult: Any) -> None:
 
     response_cls.create_endpoint_config = create_endpoint_config
     response_cls.describe_endpoint_config = describe_endpoint_config
+
+
+def _is_serverless(config: Any) -> bool:
+    return any("ServerlessConfig" in v for v in getattr(config, "production_variants", None) or [])
+
+
+def _enforce_account_rules(response_cls: type, backend_cls: type, ValidationError: Any) -> None:
+    """The cross-field rules of `aws.service_rules` that depend on what exists in the account."""
+    original_create_model = _attr(response_cls, "create_model")
+    original_create_config = _attr(response_cls, "create_endpoint_config")
+    original_weights = _attr(backend_cls, "update_endpoint_weights_and_capacities")
+
+    def create_model(self: Any) -> Any:
+        name = self._get_param("ModelName")
+        backend = self.sagemaker_backend
+        if name in backend._models:
+            raise ValidationError(message=f"Cannot create already existing model \"{backend._models[name].arn}\". [existing-name]")
+        result = original_create_model(self)
+        backend._models[name].enable_network_isolation = bool(self._get_param("EnableNetworkIsolation"))
+        return result
+
+    def create_endpoint_config(self: Any) -> Any:
+        name = self._get_param("EndpointConfigName")
+        backend = self.sagemaker_backend
+        if name in backend.endpoint_configs:
+            raise ValidationError(message=f"Cannot create already existing endpoint configuration \"{backend.endpoint_configs[name].arn}\". [existing-name]")
+        for variant in self._get_param("ProductionVariants") or []:
+            model = backend._models.get(variant.get("ModelName"))
+            if "ServerlessConfig" in variant and model is not None and (getattr(model, "enable_network_isolation", False) or model.vpc_config):
+                raise ValidationError(message=f"Variant {variant.get('VariantName')}: model {model.model_name} uses network isolation or a VPC, "
+                                              "which Serverless Inference does not support [serverless-without-network-isolation].")
+        return original_create_config(self)
+
+    def update_endpoint_weights_and_capacities(self: Any, endpoint_name: str, desired_weights_and_capacities: Any) -> str:
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is not None and endpoint.endpoint_status != "InService":
+            raise ValidationError(message=f"Cannot update in-progress endpoint \"{endpoint.arn}\" (status {endpoint.endpoint_status}). [update-endpoint-in-progress]")
+        return original_weights(self, endpoint_name, desired_weights_and_capacities)
+
+    original_describe_model = _attr(response_cls, "describe_model")
+
+    def describe_model(self: Any) -> Any:
+        result = original_describe_model(self)
+        model = self.sagemaker_backend._models.get(self._get_param("ModelName"))
+        if getattr(model, "enable_network_isolation", False):
+            return type(result)({**result.result, "EnableNetworkIsolation": True})
+        return result
+
+    response_cls.create_model = create_model
+    response_cls.describe_model = describe_model
+    response_cls.create_endpoint_config = create_endpoint_config
+    backend_cls.update_endpoint_weights_and_capacities = update_endpoint_weights_and_capacities

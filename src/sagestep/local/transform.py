@@ -28,7 +28,7 @@ def _model_container(job: LocalJob) -> dict[str, Any]:
     container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
     if not container.get("ModelDataUrl"):
         raise JobSpecError(f"model {model_name} has no ModelDataUrl")
-    return container
+    return {**container, "EnableNetworkIsolation": bool(model.get("EnableNetworkIsolation"))}
 
 
 def run_transform(job: LocalJob, runner: JobRunner) -> None:
@@ -69,9 +69,12 @@ def run_transform(job: LocalJob, runner: JobRunner) -> None:
     spec_path.write_text(json.dumps(spec))
     job.set_secondary("Transforming", "Scoring the input")
     # Run as a file, not -m: the program must import the sagestep of its own code bundle (runtime packages only).
-    command = [runner.python, str(Path(__file__).with_name("transform_worker.py")), str(spec_path)]
+    from sagestep.local import interpreters
+
+    # the serving image runs the program: the serving interpreter, not the job image's (local/interpreters.py)
+    command = [interpreters.serve_python(), str(Path(__file__).with_name("transform_worker.py")), str(spec_path)]
     env = runner.environment(job, {**environment, "PYTHONPATH": str(code_dir)})
-    code, tail = runner.execute(job, command, env, job.root)
+    code, tail = runner.execute(job, command, env, job.root, isolated=bool(container.get("EnableNetworkIsolation")))
     if code is None:
         runner._finish(job, "Stopped", "Stopped: MaxRuntimeInSeconds exceeded or StopTransformJob called")
         return

@@ -357,6 +357,8 @@ class FunctionSpec:
     code_dir: Path
     handler: str
     environment: dict[str, str]
+    timeout_seconds: int = 3  # Lambda's defaults when the template sets none
+    memory_mb: int = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -398,6 +400,8 @@ def functions(resolver: Resolver, root: Path) -> dict[str, FunctionSpec]:
             code_dir=(root / code_uri).resolve(),
             handler=handler,
             environment={k: _as_env_string(v) for k, v in environment.items()},
+            timeout_seconds=int(resolver.resolve(props.get("Timeout", 3))),
+            memory_mb=int(resolver.resolve(props.get("MemorySize", 128))),
         )
     return specs
 

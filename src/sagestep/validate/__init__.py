@@ -10,6 +10,8 @@ One module per family of checks, each a pure function of the `Project` returning
 - `naming`: names that can break their length or pattern, `.sync` results kept whole, retried creates;
 - `rules`: EventBridge rules and schedules valid, each pattern matching its sample event in events/rule_*.json, and
   the target input it builds readable by the target machine's states.
+- `errors`: Retry/Catch names the state can actually fail with, permanent errors not retried for minutes,
+  heartbeat below timeout, Map concurrency within AWS's limits.
 
 Everything is discovered from template.yaml: new state machines, functions and resources are checked as they appear.
 """
@@ -24,13 +26,13 @@ from sagestep.validate.project import Finding, Project
 __all__ = ["Finding", "Project", "run"]
 
 
-FAMILIES = ("template", "asl", "parameters", "iam", "naming", "rules")
+FAMILIES = ("template", "asl", "parameters", "iam", "naming", "rules", "errors")
 
 
 def run(template_path: Path, *, skip_sam: bool = False, only: set[str] | None = None) -> list[Finding]:
     """Every finding of the checks (all families, or `only` those named); `skip_sam` leaves out `sam validate --lint`."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    from sagestep.validate import asl_structure, iam, naming, parameters, rules, template_checks
+    from sagestep.validate import asl_structure, errors, iam, naming, parameters, rules, template_checks
 
     wanted = set(FAMILIES if only is None else only)
     project = Project(template_path)
@@ -53,6 +55,8 @@ def run(template_path: Path, *, skip_sam: bool = False, only: set[str] | None = 
         findings += naming.check(project)
     if "rules" in wanted:
         findings += rules.check(project)
+    if "errors" in wanted:
+        findings += errors.check(project)
     if sam is not None:
         findings = template_checks.sam_lint_findings(project, sam) + findings
     unique: list[Finding] = []

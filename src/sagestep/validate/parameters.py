@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from sagestep.aws import service_model as awsmodel
+from sagestep.aws import service_rules
 from sagestep.validate import flows
 from sagestep.validate.evaluate import Integration, Visit, boto_service, integration
 from sagestep.validate.project import Finding, Machine, Project
@@ -132,7 +133,7 @@ def validate_request(service: str, action: str, integ: Integration, params: Any)
                   for key, value in params.items()}
     prepared = Prepared()
     request = prepared.value(shape, params, "")
-    errors = awsmodel.validate(service, action, request)
+    errors = awsmodel.validate(service, action, request) + service_rules.check(service, action, request)
     return prepared.type_errors + [e for e in errors if prepared.keeps(e)]
 
 

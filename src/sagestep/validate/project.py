@@ -19,7 +19,7 @@ from sagestep.validate.values import unknown
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    check: str  # template | asl | parameters | iam | naming
+    check: str  # template | asl | parameters | iam | naming | errors
     file: str
     location: str
     message: str
