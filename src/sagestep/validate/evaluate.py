@@ -695,14 +695,22 @@ def service_result(integ: Integration) -> Any:
     except Exception:
         return unknown("any", f"{integ.service}:{integ.action} result")
     result = shape_instance(op.output_shape, f"{op.name} output")
-    if integ.kind == "optimized" and service == "stepfunctions" and isinstance(result, dict):
-        # the Step Functions integration answers in PascalCase (ExecutionArn, StartDate, Output)
-        result = {key[:1].upper() + key[1:]: value for key, value in result.items()}
+    if service == "stepfunctions" and isinstance(result, dict):
+        # Step Functions answers its own API in PascalCase (ExecutionArn, StartDate, Output), nested lists included
+        result = _pascal(result)
     if integ.kind == "optimized" and integ.service == "lambda" and isinstance(result, dict):
         result["Payload"] = unknown("any", "Lambda payload")
     if integ.pattern == ".sync:2" and isinstance(result, dict) and "Output" in result:
         result["Output"] = unknown("any", "child execution output")
     return result
+
+
+def _pascal(value: Any) -> Any:
+    if isinstance(value, dict):
+        return type(value)((key[:1].upper() + key[1:], _pascal(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_pascal(item) for item in value]
+    return value
 
 
 # ---------------------------------------------------------------------------------------------- the walk

@@ -126,15 +126,21 @@ def validate_request(service: str, action: str, integ: Integration, params: Any)
     if whole_marker(params) is not None:
         return []  # the whole request is unknown (no Parameters and an unknown input)
     params = serialize_json_fields(integ, params)
-    if integ.kind == "optimized" and service == "stepfunctions" and isinstance(params, dict):
-        # the Step Functions integration takes PascalCase (StateMachineArn, Input, Name) for camelCase members
-        by_lower = {name.lower(): name for name in shape.members}
-        params = {by_lower.get(key.removesuffix(".$").lower(), key.removesuffix(".$")) + (".$" if key.endswith(".$") else ""): value
-                  for key, value in params.items()}
+    params = api_casing(service, shape, params)
     prepared = Prepared()
     request = prepared.value(shape, params, "")
     errors = awsmodel.validate(service, action, request) + service_rules.check(service, action, request)
     return prepared.type_errors + [e for e in errors if prepared.keeps(e)]
+
+
+def api_casing(service: str, shape: Any, params: Any) -> Any:
+    """Step Functions takes PascalCase (StateMachineArn, Input, Name) for the camelCase members of its own API, in the
+    optimized and the aws-sdk integration alike."""
+    if service != "stepfunctions" or not isinstance(params, dict) or shape is None:
+        return params
+    by_lower = {name.lower(): name for name in shape.members}
+    return {by_lower.get(key.removesuffix(".$").lower(), key.removesuffix(".$")) + (".$" if key.endswith(".$") else ""): value
+            for key, value in params.items()}
 
 
 def check_names_only(shape: Any, value: Any, path: str, errors: list[str]) -> None:
@@ -182,7 +188,7 @@ def check_machine(machine: Machine) -> list[Finding]:
                 except Exception as exc:
                     errors = [f"not an operation of botocore's {service} model ({exc})"]
                     shape = None
-                arguments = visit.state.get("Arguments")
+                arguments = api_casing(service, shape, visit.state.get("Arguments"))
                 if isinstance(arguments, dict):
                     check_names_only(shape, arguments, "", errors)
                 for error in errors:
