@@ -30,3 +30,9 @@ def german_credit() -> pd.DataFrame:
 def load_event(name: str) -> dict:
     """Read a sample event stored once in events/ (also used by `sam local invoke -e`)."""
     return json.loads((REPO_ROOT / "events" / f"{name}.json").read_text())
+
+
+# The template's rules that start executions by themselves (deploy on approval, train on new data), off for tests that
+# drive the lifecycle by hand: with them on, an approval in such a test would also start a deployment of its own.
+# tests/functional/test_autopilot.py covers the rules.
+BY_HAND = {"DeployOnApprovalState": "DISABLED", "RetrainOnNewDataState": "DISABLED"}

@@ -23,7 +23,7 @@ from sagestep.local import LocalRuntime
 from sagestep.local.traffic import Traffic, load_rows
 from sagestep.training.preprocess import prepare_data, split_data
 from sagestep.training.fit import parse_hyperparameters, train_model
-from tests.conftest import REPO_ROOT, load_event
+from tests.conftest import BY_HAND, REPO_ROOT, load_event
 from tests.functional.archives import tar_dir
 from tests.functional.test_deployment_pipeline import ENDPOINT, register, sample_payload
 
@@ -83,7 +83,7 @@ def runtime(tmp_path_factory):
     # At time scale 0.01 the default 60 endpoint checks last 18 s; starting two model servers on a busy 2-core machine
     # can take longer, so the deadline is 600 checks (3 minutes) here: a deadline, not a wait.
     with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("ab-ws"), time_scale=0.01,
-                      parameter_overrides={"MaxWaitAttempts": "600"}) as rt:
+                      parameter_overrides={**BY_HAND, "MaxWaitAttempts": "600"}) as rt:
         # The dataset config the template's DatasetConfigKey names: protected attributes and the fairness band.
         rt.put_file(CONFIG, f"s3://{rt.bucket('DataBucket')}/configs/credit_data.yaml")
         yield rt

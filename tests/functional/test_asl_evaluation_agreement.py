@@ -37,7 +37,7 @@ from sagestep.local.engine import TaskStub
 from sagestep.validate import evaluate, flows
 from sagestep.validate.project import Project
 from sagestep.validate.values import CLOSE, OPEN, UnknownMap, describe, is_unknown, unknown, whole_marker
-from tests.conftest import REPO_ROOT
+from tests.conftest import BY_HAND, REPO_ROOT
 
 pytestmark = pytest.mark.functional
 
@@ -432,7 +432,7 @@ class Outcome:
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory):
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("workspace"), time_scale=0.0001) as rt:
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("workspace"), time_scale=0.0001, parameter_overrides=BY_HAND) as rt:
         yield rt
 
 

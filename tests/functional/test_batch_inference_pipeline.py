@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 from sagestep.local import LocalRuntime
-from tests.conftest import REPO_ROOT, load_event
+from tests.conftest import BY_HAND, REPO_ROOT, load_event
 from tests.functional.test_deployment_pipeline import register
 
 
 def test_batch_scoring_joins_scores_to_rows_and_captures_them(tmp_path, trained_models):
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path, time_scale=0.01) as runtime:
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path, time_scale=0.01, parameter_overrides=BY_HAND) as runtime:
         # GIVEN an approved package and real rows (no header, model feature order) under an S3 prefix
         arn = register(runtime, "v1", trained_models["v1"])
         bucket = runtime.bucket("ArtifactsBucket")

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from sagestep.local import LocalRuntime
-from tests.conftest import REPO_ROOT
+from tests.conftest import BY_HAND, REPO_ROOT
 
 
 def sagestep(*args: str) -> subprocess.CompletedProcess:
@@ -15,7 +15,7 @@ def sagestep(*args: str) -> subprocess.CompletedProcess:
 
 def test_approve_in_a_later_command_changes_the_status_and_records_who_and_why(tmp_path):
     # GIVEN a workspace whose registry holds a package pending approval (left by an earlier command)
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path) as runtime:
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path, parameter_overrides=BY_HAND) as runtime:
         runtime.client("sagemaker").create_model_package_group(ModelPackageGroupName="sagestep-dev-credit-data")
         arn = runtime.client("sagemaker").create_model_package(
             ModelPackageGroupName="sagestep-dev-credit-data",

@@ -23,7 +23,7 @@ import pytest
 from sagestep.local import LocalRuntime
 from sagestep.local.traffic import Traffic, load_rows
 from sagestep.registry import approvals
-from tests.conftest import REPO_ROOT, load_event
+from tests.conftest import BY_HAND, REPO_ROOT, load_event
 
 CHROMIUM = os.environ.get("SAGESTEP_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "console"
@@ -88,7 +88,7 @@ def shifted(rows, factor: float):
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("ws"), time_scale=0.01) as runtime:
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("ws"), time_scale=0.01, parameter_overrides=BY_HAND) as runtime:
         bucket = runtime.bucket("DataBucket")
         runtime.put_file(REPO_ROOT / "data" / "credit_data" / "credit_data.csv", f"s3://{bucket}/datasets/credit_data/credit_data.csv")
         runtime.put_file(REPO_ROOT / "ml" / "config" / "credit_data.yaml", f"s3://{bucket}/configs/credit_data.yaml")

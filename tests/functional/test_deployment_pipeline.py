@@ -11,7 +11,7 @@ import json
 import pytest
 
 from sagestep.local import LocalRuntime
-from tests.conftest import REPO_ROOT, load_event
+from tests.conftest import BY_HAND, REPO_ROOT, load_event
 from tests.functional.archives import tar_gz, toy_model
 
 ENDPOINT = "sagestep-dev-credit-data"  # the credit_data model line: its endpoint has its group's name
@@ -19,7 +19,7 @@ ENDPOINT = "sagestep-dev-credit-data"  # the credit_data model line: its endpoin
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("ws"), time_scale=0.01) as rt:
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("ws"), time_scale=0.01, parameter_overrides=BY_HAND) as rt:
         yield rt
 
 

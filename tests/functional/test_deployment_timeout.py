@@ -6,12 +6,12 @@ import io
 import tarfile
 
 from sagestep.local import LocalRuntime
-from tests.conftest import REPO_ROOT
+from tests.conftest import BY_HAND, REPO_ROOT
 from tests.functional.test_deployment_pipeline import register
 
 
 def test_endpoint_not_in_service_before_the_deadline_times_out_and_is_removed(tmp_path, trained_models):
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path, time_scale=0.001, parameter_overrides={"MaxWaitAttempts": "1"}) as runtime:
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path, time_scale=0.001, parameter_overrides={**BY_HAND, "MaxWaitAttempts": "1"}) as runtime:
         arn = register(runtime, "v1", trained_models["v1"])
         # an endpoint that never becomes InService (no capacity): a slow machine alone never makes a deadline expire
         runtime.inject_fault("endpoint", "start", "Stuck")
@@ -22,7 +22,7 @@ def test_endpoint_not_in_service_before_the_deadline_times_out_and_is_removed(tm
 
 
 def test_first_deployment_whose_endpoint_fails_is_removed_and_notified(tmp_path):
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path, time_scale=0.01) as runtime:
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path, time_scale=0.01, parameter_overrides=BY_HAND) as runtime:
         arn = register(runtime, "broken", b"this is not a tarball")
         record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-failed")
         assert record.status == "FAILED" and record.error == "EndpointFailed"
@@ -34,7 +34,7 @@ def test_first_deployment_whose_endpoint_fails_is_removed_and_notified(tmp_path)
 def test_a_model_server_slow_to_start_does_not_expire_the_deployment_deadline(tmp_path, trained_models):
     # GIVEN a model whose server takes seconds to start (a busy machine) and a deadline of one 30 s wait at 1/1000
     # of real time (30 ms): only the virtual clock, which holds a Wait while real work is in flight, lets it pass
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path, time_scale=0.001, parameter_overrides={"MaxWaitAttempts": "1"}) as runtime:
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path, time_scale=0.001, parameter_overrides={**BY_HAND, "MaxWaitAttempts": "1"}) as runtime:
         bucket = runtime.bucket("ArtifactsBucket")
         code = runtime.state_machines["TrainingStateMachine"].substitutions["CodeS3Uri"] + "sourcedir.tar.gz"
         s3 = runtime.client("s3")

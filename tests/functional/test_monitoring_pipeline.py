@@ -12,7 +12,7 @@ import pytest
 from sagestep.local import LocalRuntime
 from sagestep.local.traffic import Traffic, load_rows
 from sagestep.registry import approvals
-from tests.conftest import REPO_ROOT, load_event
+from tests.conftest import BY_HAND, REPO_ROOT, load_event
 
 LINES = {  # dataset config -> (model line, its endpoint)
     "credit_data": ("credit-data", "sagestep-dev-credit-data"),
@@ -24,7 +24,7 @@ CREDIT, GERMAN = LINES["credit_data"][1], LINES["german_credit"][1]
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
     """Both lines trained, approved and live; per endpoint: (package ARN, held-out rows)."""
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("ws"), time_scale=0.01) as runtime:
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("ws"), time_scale=0.01, parameter_overrides=BY_HAND) as runtime:
         bucket = runtime.bucket("DataBucket")
         live = {}
         for dataset, (_line, endpoint) in LINES.items():

@@ -11,12 +11,12 @@ import yaml
 
 from sagestep.registry import approvals
 from sagestep.local import LocalRuntime
-from tests.conftest import REPO_ROOT, load_event
+from tests.conftest import BY_HAND, REPO_ROOT, load_event
 
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory):
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("workspace"), time_scale=0.001) as rt:
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("workspace"), time_scale=0.001, parameter_overrides=BY_HAND) as rt:
         yield rt
 
 

@@ -1,135 +1,313 @@
-"""`sagestep demo` (what `make demo` runs): the main job, locally, on the bundled real credit data.
+"""`sagestep demo` (what `make demo` runs): the autopilot, locally, on the bundled real credit data.
 
-It does what a user does by hand: copy the dataset and its config to the data bucket, start the training state
-machine with the sample input from events/, follow it, and say where the results are.
+The demo starts the local cloud and then only does what a user or the world does — uploads data, approves a model in
+the registry, sends applications and, later, their outcomes, starts an A/B test of a challenger. Everything else is
+started by the template's own EventBridge rules and schedules and by the state machines: training by the data
+landing, deployment by the approval, monitoring by its schedule, retraining by the monitoring's violations. Each
+step is printed as it happens with the event that caused it; a summary table ends the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
-from sagestep.registry import approvals
 from sagestep.cli import UserError
-from sagestep.cli.local import LiveReporter, add_runtime_arguments, open_runtime, read_input
+from sagestep.cli.local import add_runtime_arguments, open_runtime, short_cause
 
-DEMO_INPUT = Path("events/training_state_machine_credit_data.json")
-CHALLENGER_INPUT = Path("events/training_state_machine_credit_data_xgboost.json")
+DATASET = "credit_data"
 DATASET_FILE = Path("data/credit_data/credit_data.csv")
 DATASET_CONFIG = Path("ml/config/credit_data.yaml")
+# The parameters a team sets to let the lifecycle run by itself (README, "The autopilot"): the monitoring schedule on.
+AUTOPILOT_PARAMETERS = {"MonitoringScheduleState": "ENABLED", "RetrainOnNewDataState": "ENABLED",
+                        "DeployOnApprovalState": "ENABLED"}
+DRIFT_FACTOR = 3.0  # incomes and amounts of a later cohort, on the same real applications
+STEP_TIMEOUT = 900.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser("demo", help="the main job locally on real credit data: train, gate, register, approve, deploy, score, A/B test a challenger")
+    demo = subparsers.add_parser(
+        "demo", help="the autopilot locally on real credit data: data lands -> training -> approval -> deployment -> "
+                     "scoring -> scheduled monitoring -> drift -> retraining -> A/B test")
     add_runtime_arguments(demo)
     demo.set_defaults(func=cmd_demo, time_scale=0.01)
 
 
-def stage_dataset(runtime: Any, execution_input: dict[str, Any], data_file: Path, config_file: Path) -> None:
-    """Upload the data and its config where the execution input says they are, as `aws s3 cp` would."""
-    data_bucket = runtime.bucket("DataBucket")
-    for field in ("DataS3Uri", "DatasetConfigS3Uri"):
-        if not str(execution_input.get(field, "")).startswith(f"s3://{data_bucket}/"):
-            raise UserError(f"{DEMO_INPUT}: {field} must point into the data bucket s3://{data_bucket}/ of this template")
-    runtime.put_file(data_file, execution_input["DataS3Uri"].rstrip("/") + "/" + data_file.name)
-    runtime.put_file(config_file, execution_input["DatasetConfigS3Uri"])
+@dataclasses.dataclass
+class Step:
+    what: str
+    started_by: str
+    execution: str = ""
+    status: str = ""
+    seconds: float = 0.0
+    evidence: str = ""
+
+
+class Narrator:
+    """Prints each step with the time since the demo started, and keeps the summary rows."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.steps: list[Step] = []
+
+    def say(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {text}", flush=True)
+
+    def table(self) -> None:
+        rows = [("step", "started by", "execution", "status", "took", "evidence")]
+        rows += [(s.what, s.started_by, s.execution, s.status, f"{s.seconds:.0f}s" if s.seconds else "", s.evidence)
+                 for s in self.steps]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+        for index, row in enumerate(rows):
+            print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])) + "  " + row[-1])
+            if index == 0:
+                print("  ".join("-" * w for w in widths) + "  " + "-" * 8)
+
+
+def rule_deliveries(runtime: Any) -> list[dict[str, Any]]:
+    """Every execution the cloud's EventBridge started: {"rule", "execution", "event"} in delivery order."""
+    from sagestep.local.bus import read_deliveries
+
+    return [d for d in read_deliveries(runtime.workspace.root / "events.jsonl") if "execution" in d]
+
+
+def wait_for_rule(runtime: Any, rule_suffix: str, known: set[str], timeout: float = STEP_TIMEOUT) -> dict[str, Any]:
+    """The first execution a rule (named by its suffix) starts that is not in `known`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for delivery in rule_deliveries(runtime):
+            if delivery["rule"].endswith(rule_suffix) and delivery["execution"] not in known:
+                return delivery
+        time.sleep(0.5)
+    raise UserError(f"demo: no execution started by rule {rule_suffix} within {timeout:.0f} s; see `sagestep local events`")
+
+
+def describe_event(event: dict[str, Any]) -> str:
+    detail = event.get("detail", {})
+    kind = event.get("detail-type", "?")
+    if kind == "Object Created":
+        return f'"Object Created" s3://{detail["bucket"]["name"]}/{detail["object"]["key"]}'
+    if kind == "SageMaker Model Package State Change":
+        return f'"{kind}" {detail.get("ModelPackageArn", "").rsplit("/", 2)[-2:]!s} -> {detail.get("ModelApprovalStatus")}'
+    if kind == "Scheduled Event":
+        return f'"Scheduled Event" {", ".join(r.rsplit("/", 1)[-1] for r in event.get("resources", []))}'
+    return f'"{kind}"'
+
+
+def follow(runtime: Any, narrator: Narrator, step: Step, arn: str) -> Any:
+    """Wait for an execution; record how it ended on `step`."""
+    started = time.monotonic()
+    step.execution = arn.rsplit(":", 1)[-1]
+    record = runtime.wait(arn, timeout=STEP_TIMEOUT)
+    step.status, step.seconds = record.status, time.monotonic() - started
+    if record.status != "SUCCEEDED":
+        narrator.say(f"   {record.status}: {record.error}: {short_cause(str(record.cause))}")
+        narrator.say(f"   history: sagestep local history {step.execution}")
+    return record
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    root = args.template.resolve().parent
+    args.parameter_overrides = [f"{k}={v}" for k, v in AUTOPILOT_PARAMETERS.items()] + list(args.parameter_overrides)
+    narrator = Narrator()
+    with open_runtime(args) as runtime:
+        code = _autopilot(runtime, narrator, root, args.workspace)
+        narrator.table()
+    print(f"\nEverything above is in the workspace {args.workspace}: `sagestep local console --workspace {args.workspace}` "
+          f"shows it in a browser while `sagestep local up --workspace {args.workspace}` runs; "
+          f"`sagestep local events --workspace {args.workspace}` lists the events and what they started.")
+    return code
+
+
+def _autopilot(runtime: Any, narrator: Narrator, root: Path, workspace: Path) -> int:
+    sagemaker, sfn = runtime.client("sagemaker"), runtime.client("stepfunctions")
+    data_bucket = runtime.bucket("DataBucket")
+    scale = runtime.time_scale if getattr(runtime, "time_scale", None) else 1.0
+    narrator.say(f"Local cloud up (workspace {workspace}, time scale {scale:g}: an hour of schedule takes "
+                 f"{3600 * scale:.0f} s). The template's rules and schedules run it from here.")
+
+    # 1. The world: data lands in the data bucket.
+    narrator.say(f"1. You upload {DATASET_FILE} ({_count_rows(root / DATASET_FILE)} real applications) and its "
+                 f"config to s3://{data_bucket}/")
+    runtime.put_file(root / DATASET_CONFIG, f"s3://{data_bucket}/configs/{DATASET}.yaml")
+    runtime.put_file(root / DATASET_FILE, f"s3://{data_bucket}/datasets/{DATASET}/{DATASET_FILE.name}")
+    seen: set[str] = set()
+    delivery = wait_for_rule(runtime, "RetrainOnNewData", seen)
+    seen.add(delivery["execution"])
+    training_step = Step("train", "rule RetrainOnNewData")
+    narrator.steps.append(training_step)
+    narrator.say(f"2. Training started by rule RetrainOnNewData <- {describe_event(delivery['event'])}")
+    training = follow(runtime, narrator, training_step, delivery["execution"])
+    if training.status != "SUCCEEDED":
+        return 1
+    package_arn = training.output["Registered"]["ModelPackageArn"]
+    run_dir = runtime.local_path(training.output["Run"]["OutputS3Uri"])
+    report = runtime.local_path(training.output["Gate"]["ReportS3Uri"])
+    metadata = sagemaker.describe_model_package(ModelPackageName=package_arn).get("CustomerMetadataProperties", {})
+    training_step.evidence = str(report)
+    narrator.say(f"   registered {package_arn.split('/', 1)[1]} (PendingManualApproval): test AUC {metadata.get('TestAuc')}, "
+                 f"gate: {', '.join(training.output['Gate']['Reasons']) or 'all checks passed'}; report {report}")
+
+    # 2. A reviewer approves it in the registry.
+    from sagestep.registry import approvals
+
+    narrator.say("3. You approve it in the model registry (UpdateModelPackage, as reviewer 'Ana Risk')")
+    approvals.decide(sagemaker, package_arn, "approve", by="Ana Risk", reason="demo: gate passed, report reviewed")
+    delivery = wait_for_rule(runtime, "DeployOnApproval", seen)
+    seen.add(delivery["execution"])
+    deploy_step = Step("deploy", "rule DeployOnApproval")
+    narrator.steps.append(deploy_step)
+    narrator.say(f"4. Deployment started by rule DeployOnApproval <- {describe_event(delivery['event'])}")
+    deployment = follow(runtime, narrator, deploy_step, delivery["execution"])
+    if deployment.status != "SUCCEEDED":
+        return 1
+    endpoint = sagemaker.describe_model_package(ModelPackageName=package_arn)["ModelPackageGroupName"]
+    deploy_step.evidence = f"endpoint {endpoint}"
+    narrator.say(f"   endpoint {endpoint} InService with {package_arn.split('/', 1)[1]}")
+
+    # 3. Applicants are scored; their outcomes arrive later as ground truth.
+    from sagestep.local.traffic import Traffic, load_rows
+
+    test_csv = next((run_dir / "preprocess" / "test").glob("*.csv"))
+    rows = load_rows(test_csv, dataset_config=root / DATASET_CONFIG)
+    clean = Traffic(runtime, endpoint, rows, rate=200, labels_after=0.5, run_id="cohort-1").send(count=len(rows.instances))
+    narrator.say(f"5. {clean.sent} held-out applications scored through {endpoint} ({clean.errors} errors); their "
+                 f"outcomes arrive {0.5:g} s later as ground-truth files (s3://{runtime.bucket('ArtifactsBucket')}/ground-truth/)")
+    _show_declines(runtime, narrator, endpoint, rows)
+
+    # 4. The monitoring schedule fires on clean traffic.
+    monitoring_arn = runtime.state_machine_arn("MonitoringStateMachine")
+    known_monitoring = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=monitoring_arn)["executions"]}
+    first = _next_scheduled(runtime, narrator, "MonitorOnSchedule", known_monitoring, "monitor (cohort 1)")
+    seen.add(first)
+
+    # 5. The world drifts: a later cohort with higher incomes and amounts.
+    drifted = dataclasses.replace(rows, instances=[
+        {**r, "Income": None if r.get("Income") is None else r["Income"] * DRIFT_FACTOR, "Amount": r["Amount"] * DRIFT_FACTOR}
+        for r in rows.instances])
+    shifted = Traffic(runtime, endpoint, drifted, rate=200, labels_after=0.5, run_id="cohort-2").send(count=2 * len(rows.instances))
+    narrator.say(f"7. A later cohort arrives: incomes and amounts ×{DRIFT_FACTOR:g} on the same real applications "
+                 f"({shifted.sent} scored)")
+    known_monitoring.add(first)
+    second = _next_scheduled(runtime, narrator, "MonitorOnSchedule", known_monitoring, "monitor (cohort 2)", until_violations=True)
+    seen.add(second)
+    alerts = [n for n in runtime.notifications() if "violation" in json.dumps(n).lower()]
+    if alerts:
+        narrator.say(f"   alert sent (SNS, {len(alerts)} so far): {str(alerts[-1].get('Subject') or alerts[-1].get('subject') or '')[:100]}")
+
+    # 6. The violations started a retraining.
+    training_arn = runtime.state_machine_arn("TrainingStateMachine")
+    retraining_arn = _started_by_execution(runtime, training_arn, second)
+    if retraining_arn is None:
+        narrator.say("   the monitoring run started no retraining (see its history); stopping here")
+        return 1
+    retrain_step = Step("retrain", f"execution {second.rsplit(':', 1)[-1]}")
+    narrator.steps.append(retrain_step)
+    narrator.say(f"8. Retraining started by MonitoringStateMachine execution {second.rsplit(':', 1)[-1]} (its violations)")
+    retraining = follow(runtime, narrator, retrain_step, retraining_arn)
+    if retraining.status != "SUCCEEDED":
+        return 1
+    challenger = retraining.output["Registered"]["ModelPackageArn"]
+    retrain_step.evidence = str(runtime.local_path(retraining.output["Gate"]["ReportS3Uri"]))
+    narrator.say(f"   registered challenger {challenger.split('/', 1)[1]} (PendingManualApproval)")
+
+    # 7. The team tests the challenger on 10% of live traffic.
     from sagestep.local.ab_demo import run_ab_demo
 
-    root = args.template.resolve().parent
-    execution_input = read_input(root / DEMO_INPUT)
-    with open_runtime(args) as runtime:
-        stage_dataset(runtime, execution_input, root / DATASET_FILE, root / DATASET_CONFIG)
-        print(f"Training a {execution_input['Algorithm']} model on {DATASET_FILE} ({DATASET_CONFIG}) with TrainingStateMachine")
-        reporter = LiveReporter(runtime)
-        arn = runtime.start("TrainingStateMachine", execution_input)
-        record = runtime.wait(arn, on_event=reporter.on_event, on_tick=reporter.on_tick)
-        if record.status != "SUCCEEDED":
-            print(f"\nThe training pipeline ended {record.status}: {record.error}: {record.cause}")
-            print(f"History: sagestep local history {record.name} --workspace {args.workspace}")
-            return 1
-        output = record.output
-        package_arn = output["Registered"]["ModelPackageArn"]
-        sagemaker = runtime.client("sagemaker")
-        package = sagemaker.describe_model_package(ModelPackageName=package_arn)
-        run_prefix = output["Run"]["OutputS3Uri"]
-        run_dir = runtime.local_path(run_prefix)
-        report = runtime.local_path(output["Gate"]["ReportS3Uri"])  # written by the pipeline's report step
-        metadata = package.get("CustomerMetadataProperties", {})
-        print()
-        print(f"Registered model package {package_arn}")
-        print(f"  test AUC      {metadata.get('TestAuc')}   (gate: {', '.join(output['Gate']['Reasons']) or 'all checks passed'})")
-        print(f"  run outputs   {run_dir}/  (preprocess/, train/, evaluation/, baseline/)")
-        print(f"  report        {report}")
-        print(f"  history       sagestep local history {record.name} --workspace {args.workspace}")
-
-        print("\nApproving it (as a reviewer would in the Model Registry) and deploying it with DeploymentStateMachine")
-        approvals.decide(sagemaker, package_arn, "approve", by="sagestep demo", reason="demo: gate passed, report reviewed")
-        deployment = runtime.wait(runtime.start("DeploymentStateMachine", {"ModelPackageArn": package_arn}),
-                                  on_event=reporter.on_event, on_tick=reporter.on_tick)
-        if deployment.status != "SUCCEEDED":
-            print(f"\nThe deployment ended {deployment.status}: {deployment.error}: {deployment.cause}")
-            return 1
-        endpoint = package["ModelPackageGroupName"]  # the model line's endpoint has its group's name
-        scored = _score_held_out_rows(runtime, endpoint, run_dir, metadata.get("DatasetName", ""))
-        runtime.endpoints.publish_metrics(runtime.client("cloudwatch"))
-        print(f"\nEndpoint {endpoint} is InService (local); {scored} held-out applications scored through it.")
-
-        print("\nTraining a challenger (XGBoost) with the same pipeline, then an A/B test at 10% of traffic")
-        challenger_input = read_input(root / CHALLENGER_INPUT)
-        challenger = runtime.wait(runtime.start("TrainingStateMachine", challenger_input), on_event=reporter.on_event,
-                                  on_tick=reporter.on_tick)
-        if challenger.status != "SUCCEEDED":
-            print(f"\nThe challenger's training ended {challenger.status}: {challenger.error}: {challenger.cause}")
-            return 1
-        ab = run_ab_demo(
-            runtime,
-            challenger.output["Registered"]["ModelPackageArn"],
-            run_dir / "preprocess" / "test" / "test.csv",
-            dataset_config=root / DATASET_CONFIG,
-            overrides={"TrafficShare": 0.1},
-            plot_path=run_dir / "ab_evidence.png",
-            endpoint=endpoint,
-        )
-        runtime.endpoints.stop_all()  # flushes the data capture files
-        runtime.flush_metrics()
-        capture_dir = runtime.local_path(f"s3://{runtime.bucket('ArtifactsBucket')}/capture/{endpoint}/")
-        captured = sorted(capture_dir.rglob("*.jsonl"))
-    print(f"\nResults under {args.workspace}:")
-    print(f"  training report   {report}")
-    print(f"  captured traffic  {sum(1 for f in captured for _ in f.open())} records in {len(captured)} file(s) under {capture_dir}/")
-    if ab.get("PlotPath"):
-        print(f"  A/B evidence      {ab['PlotPath']}  ({ab['Decision']})")
-    print(f"  endpoints         sagestep local endpoints --workspace {args.workspace}")
-    return 0 if ab["Status"] == "SUCCEEDED" else 1
+    narrator.say(f"9. You start an A/B test of {challenger.split('/', 1)[1]} at 10% of traffic (ABTestStateMachine), "
+                 "while applications keep arriving")
+    ab_step = Step("A/B test", "you (StartExecution)")
+    narrator.steps.append(ab_step)
+    started = time.monotonic()
+    ab = run_ab_demo(runtime, challenger, test_csv, dataset_config=root / DATASET_CONFIG, overrides={"TrafficShare": 0.1},
+                     plot_path=run_dir / "ab_evidence.png", endpoint=endpoint, out=lambda line: narrator.say("   " + line))
+    ab_step.status, ab_step.seconds = ab["Status"], time.monotonic() - started
+    ab_step.execution = str(ab.get("ExecutionArn") or "").rsplit(":", 1)[-1]
+    ab_step.evidence = ab.get("PlotPath") or ab.get("EvidenceS3Uri") or ""
+    if ab["Status"] != "SUCCEEDED":
+        return 1
+    narrator.say(f"10. Decision: {ab['Decision']}")
+    if (after := _promotion_deployment(runtime, challenger, seen)) is not None:
+        narrator.say(f"   the promotion's approval reached rule DeployOnApproval too: {after} (nothing redeployed)")
+    return 0
 
 
-def _score_held_out_rows(runtime: Any, endpoint: str, run_dir: Path, dataset: str, rows: int = 200) -> int:
-    """Send real held-out applications (never seen in training) through the endpoint, one request each."""
-    import csv
+def _next_scheduled(runtime: Any, narrator: Narrator, rule: str, known: set[str], what: str,
+                    until_violations: bool = False) -> str:
+    """Follow the schedule's next monitoring runs (the first, or the first with violations); return its ARN."""
+    deadline = time.monotonic() + STEP_TIMEOUT
+    while time.monotonic() < deadline:
+        delivery = wait_for_rule(runtime, rule, known)
+        known.add(delivery["execution"])
+        step = Step(what, f"schedule {rule}")
+        narrator.steps.append(step)
+        narrator.say(f"{'6' if not until_violations else '7b'}. Monitoring started by schedule {rule} <- "
+                     f"{describe_event(delivery['event'])}")
+        record = follow(runtime, narrator, step, delivery["execution"])
+        results = _line_results(record.output) if record.status == "SUCCEEDED" else []
+        violations = [r for r in results if r.get("Status") == "VIOLATIONS"]
+        step.evidence = "; ".join(f"{r.get('Line')}: {r.get('Status')}" + (f" ({r.get('Violations')})" if r.get("Violations") else "")
+                                  for r in results) or "no result"
+        narrator.say(f"   {record.status}: {step.evidence}")
+        for result in violations:
+            for reason in (result.get("Reasons") or [])[:3]:
+                narrator.say(f"     - {reason}")
+            if result.get("ReportS3Uri"):
+                narrator.say(f"     report {runtime.local_path(result['ReportS3Uri'])}")
+        if not until_violations or violations:
+            return delivery["execution"]
+    raise UserError(f"demo: no monitoring run with violations within {STEP_TIMEOUT:.0f} s")
 
-    from sagestep.serving import smoke
 
-    sample = run_dir / "evaluation" / "sample_payload.tar.gz"
-    features = smoke.rows_from_sample_payload(sample.read_bytes(), str(sample))["FeatureNames"]
-    test_file = next((run_dir / "preprocess" / "test").glob("*.csv"))
-    with open(test_file, newline="") as handle:
-        records = list(csv.DictReader(handle))[:rows]
+def _line_results(output: Any) -> list[dict[str, Any]]:
+    """The monitoring execution's result per model line: Status OK, VIOLATIONS or NOTHING_TO_MONITOR, with Reasons."""
+    return [r for r in (output or {}).get("Results", []) if isinstance(r, dict)]
+
+
+def _started_by_execution(runtime: Any, state_machine_arn: str, parent_arn: str, timeout: float = 120.0) -> str | None:
+    """The execution of `state_machine_arn` that `parent_arn` started (Step Functions records the parent in the input)."""
+    sfn = runtime.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for summary in sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]:
+            described = sfn.describe_execution(executionArn=summary["executionArn"])
+            if parent_arn in (described.get("input") or ""):
+                return summary["executionArn"]
+        time.sleep(1.0)
+    return None
+
+
+def _promotion_deployment(runtime: Any, challenger: str, seen: set[str]) -> str | None:
+    for delivery in rule_deliveries(runtime):
+        if delivery["rule"].endswith("DeployOnApproval") and delivery["execution"] not in seen \
+                and delivery["event"].get("detail", {}).get("ModelPackageArn") == challenger:
+            record = runtime.wait(delivery["execution"], timeout=STEP_TIMEOUT)
+            return f"{record.status} {(record.output or {}).get('Outcome', '')}".strip()
+    return None
+
+
+def _show_declines(runtime: Any, narrator: Narrator, endpoint: str, rows: Any, limit: int = 2) -> None:
+    """Two declined applicants with their reason codes, as the lender would tell them."""
     client = runtime.client("sagemaker-runtime")
     shown = 0
-    for index, record in enumerate(records):
-        line = smoke.csv_line([record[name] for name in features])
-        response = client.invoke_endpoint(
-            EndpointName=endpoint, ContentType="text/csv", Accept="application/json", Body=line.encode(),
-            InferenceId=f"demo-{index}",
-        )
-        prediction = json.loads(response["Body"].read())["predictions"][0]
-        if prediction["decision"] == "decline" and shown < 3:
+    for index, instance in enumerate(rows.instances[:200]):
+        answer = client.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Accept="application/json",
+                                        Body=json.dumps({"instances": [instance]}, default=str).encode(),
+                                        InferenceId=f"demo-explain-{index}")
+        prediction = json.loads(answer["Body"].read())["predictions"][0]
+        if prediction["decision"] == "decline":
             shown += 1
-            print(f"  {dataset} test application {index}: score {prediction['score']:.3f} -> decline; reason codes: "
-                  f"{', '.join(prediction['reason_codes'])}")
-    return len(records)
+            narrator.say(f"   applicant {index}: score {prediction['score']:.3f} -> decline; reason codes: "
+                         f"{', '.join(prediction['reason_codes'])}")
+            if shown >= limit:
+                return
+
+
+def _count_rows(path: Path) -> int:
+    with open(path, newline="") as handle:
+        return max(0, sum(1 for _ in csv.reader(handle)) - 1)

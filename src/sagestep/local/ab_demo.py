@@ -59,7 +59,8 @@ def run_ab_demo(
         record = runtime.wait(arn, timeout=10)
     finally:
         report = traffic.stop()
-    summary: dict[str, Any] = {"Status": record.status, "Traffic": report.to_dict(), "Looks": [], "PlotPath": None}
+    summary: dict[str, Any] = {"Status": record.status, "ExecutionArn": arn, "Traffic": report.to_dict(), "Looks": [],
+                               "PlotPath": None}
     if record.status != "SUCCEEDED":
         out(f"The A/B test ended {record.status}: {record.error}: {record.cause} (the champion serves all traffic)")
         return {**summary, "Decision": None, "Reasons": [record.cause], "EvidenceS3Uri": None}

@@ -194,3 +194,16 @@ def read_events(path: Path, limit: int = 50) -> list[dict[str, Any]]:
     for record in recent:
         record["deliveries"] = deliveries.get(str(record["event"].get("id")), [])
     return recent
+
+
+def read_deliveries(path: Path) -> list[dict[str, Any]]:
+    """Every delivery of a rule's target, oldest first, each with the event that caused it: {"rule", "target",
+    "execution" or "error", "event"}. An event delivered several times (same id) appears once per delivery."""
+    events: dict[str, dict[str, Any]] = {}
+    found: list[dict[str, Any]] = []
+    for record in JsonLog(path).read():
+        if record.get("type") == "event":
+            events.setdefault(str(record["event"].get("id")), record["event"])
+        elif record.get("type") == "delivery":
+            found.append({**record, "event": events.get(str(record.get("event_id")), {})})
+    return found

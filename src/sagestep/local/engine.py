@@ -79,6 +79,7 @@ class RuntimeHooks:
         self.job_runner: Any = None
         self.endpoint_manager: Any = None
         self.before_lambda: Callable[[], Any] | None = None
+        self.before_lambda_lock = threading.Lock()  # Map iterations and Parallel branches invoke concurrently
         self.endpoint_url: str | None = None  # the local cloud the engine's own service calls go to
         # True while real work a state machine may be waiting for is in flight (model servers starting): virtual
         # time does not pass a Wait state meanwhile, so no deadline expires because the machine is busy.
@@ -350,7 +351,7 @@ def _patched_invoke_lambda_function(parameters: dict, region: str, state_credent
     except LookupError as exc:  # Lambda answers 404 for a function that does not exist
         raise _lambda_client_error("ResourceNotFoundException", f"Function not found: {parameters['FunctionName']} ({exc})", 404) from None
     if HOOKS.before_lambda is not None:
-        with HOOKS.lambda_lock:  # one sync at a time: Map iterations and Parallel branches invoke concurrently
+        with HOOKS.before_lambda_lock:
             HOOKS.before_lambda()  # a function sees what model servers and traffic wrote, as it would in AWS
     payload = parameters.get("Payload")
     if isinstance(payload, (bytes, bytearray)):
@@ -432,6 +433,9 @@ def _install_parameter_validation() -> None:
     def _eval_service_task(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any) -> None:
         service = self._get_boto_service_name()
         action = self.resource.api_action
+        camel_api = service in _CAMEL_CASE_APIS
+        if camel_api:
+            _to_api_casing(awsmodel.operation_model(service, action).input_shape, normalised_parameters)
         try:
             errors = awsmodel.validate(service, action, normalised_parameters)
             errors += service_rules.check(service, action, normalised_parameters)
@@ -452,9 +456,36 @@ def _install_parameter_validation() -> None:
 
             raise ClientError({"Error": {"Code": fault, "Message": f"injected {fault}"}, "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "local"}}, action)
         original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
-        env.stack.append(epoch_millis(env.stack.pop()))
+        result = env.stack.pop()
+        if camel_api:
+            self._from_boto_response(result, awsmodel.operation_model(service, action).output_shape)
+        env.stack.append(epoch_millis(result))
 
     cls._eval_service_task = _eval_service_task
+
+
+# Step Functions takes and gives PascalCase (StateMachineArn, Executions) for the camelCase members of these APIs in
+# aws-sdk tasks; moto passes the names through to boto3 as written.
+_CAMEL_CASE_APIS = {"stepfunctions"}
+
+
+def _to_api_casing(shape: Any, params: Any) -> None:
+    """Rename `params`' keys in place to the API's member names, matched without regard to case."""
+    if shape is None or not isinstance(params, dict) or shape.type_name != "structure":
+        return
+    by_lower = {name.lower(): name for name in shape.members}
+    for key in list(params):
+        member = by_lower.get(key.lower())
+        if member is None:
+            continue
+        value = params.pop(key)
+        member_shape = shape.members[member]
+        if member_shape.type_name == "list" and isinstance(value, list):
+            for item in value:
+                _to_api_casing(member_shape.member, item)
+        else:
+            _to_api_casing(member_shape, value)
+        params[member] = value
 
 
 def _install_error_names() -> None:

@@ -27,6 +27,18 @@ _JOB_KINDS = {
 
 _INSTALLED = False
 _LOCK = threading.Lock()
+# The server answers requests on several threads: a name check and the create it guards (or a status check and the
+# update) happen as one step, as in SageMaker, where the second of two racing CreateEndpoint calls is refused.
+_MUTATION = threading.RLock()
+
+
+def _atomic(function: Any) -> Any:
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _MUTATION:
+            return function(*args, **kwargs)
+
+    locked.__name__ = function.__name__
+    return locked
 
 
 def install() -> None:
@@ -176,9 +188,9 @@ def _add_update_endpoint(response_cls: type, backend_cls: type, ActionResult: An
         original_delete(self, endpoint_name)
         _manager().stop(endpoint_name)
 
-    backend_cls.create_endpoint = create_endpoint
+    backend_cls.create_endpoint = _atomic(create_endpoint)
     backend_cls.delete_endpoint = delete_endpoint
-    backend_cls.update_endpoint = backend_update_endpoint
+    backend_cls.update_endpoint = _atomic(backend_update_endpoint)
     response_cls.update_endpoint = update_endpoint
 
 
@@ -294,7 +306,7 @@ def _enforce_account_rules(response_cls: type, backend_cls: type, ValidationErro
             return type(result)({**result.result, "EnableNetworkIsolation": True})
         return result
 
-    response_cls.create_model = create_model
+    response_cls.create_model = _atomic(create_model)
     response_cls.describe_model = describe_model
-    response_cls.create_endpoint_config = create_endpoint_config
-    backend_cls.update_endpoint_weights_and_capacities = update_endpoint_weights_and_capacities
+    response_cls.create_endpoint_config = _atomic(create_endpoint_config)
+    backend_cls.update_endpoint_weights_and_capacities = _atomic(update_endpoint_weights_and_capacities)
