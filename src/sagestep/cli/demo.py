@@ -23,11 +23,16 @@ from sagestep.cli.local import add_runtime_arguments, open_runtime, short_cause
 DATASET = "credit_data"
 DATASET_FILE = Path("data/credit_data/credit_data.csv")
 DATASET_CONFIG = Path("ml/config/credit_data.yaml")
-# The parameters a team sets to let the lifecycle run by itself (README, "The autopilot"): the monitoring schedule on.
-AUTOPILOT_PARAMETERS = {"MonitoringScheduleState": "ENABLED", "RetrainOnNewDataState": "ENABLED",
-                        "DeployOnApprovalState": "ENABLED"}
+# The parameters a team sets to let the lifecycle run by itself (README, "The autopilot"): the rules on and the
+# monitoring schedule on. The demo cannot wait for an hour to end, so its schedule checks the hours in progress.
+AUTOPILOT_PARAMETERS = {
+    "MonitoringScheduleState": "ENABLED", "RetrainOnNewDataState": "ENABLED", "DeployOnApprovalState": "ENABLED",
+    "MonitoringScheduleInput": json.dumps({"ScheduleName": "hourly", "WindowHours": 2, "EndOffsetHours": 1,
+                                           "MergeStartOffset": "-P1D", "MergeEndOffset": "-PT0S"}),
+}
 DRIFT_FACTOR = 3.0  # incomes and amounts of a later cohort, on the same real applications
 STEP_TIMEOUT = 900.0
+COHORT = 300  # applications scored per cohort: enough for the drift and model-quality checks to see a difference
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="the autopilot locally on real credit data: data lands -> training -> approval -> deployment -> "
                      "scoring -> scheduled monitoring -> drift -> retraining -> A/B test")
     add_runtime_arguments(demo)
-    demo.set_defaults(func=cmd_demo, time_scale=0.01)
+    demo.set_defaults(func=cmd_demo, time_scale=0.02)
 
 
 @dataclasses.dataclass
@@ -94,8 +99,8 @@ def describe_event(event: dict[str, Any]) -> str:
         return f'"Object Created" s3://{detail["bucket"]["name"]}/{detail["object"]["key"]}'
     if kind == "SageMaker Model Package State Change":
         return f'"{kind}" {detail.get("ModelPackageArn", "").rsplit("/", 2)[-2:]!s} -> {detail.get("ModelApprovalStatus")}'
-    if kind == "Scheduled Event":
-        return f'"Scheduled Event" {", ".join(r.rsplit("/", 1)[-1] for r in event.get("resources", []))}'
+    if "schedule" in event:
+        return f"its tick at {event.get('time')} (virtual clock)"
     return f'"{kind}"'
 
 
@@ -175,40 +180,39 @@ def _autopilot(runtime: Any, narrator: Narrator, root: Path, workspace: Path) ->
 
     test_csv = next((run_dir / "preprocess" / "test").glob("*.csv"))
     rows = load_rows(test_csv, dataset_config=root / DATASET_CONFIG)
-    clean = Traffic(runtime, endpoint, rows, rate=200, labels_after=0.5, run_id="cohort-1").send(count=len(rows.instances))
+    clean = Traffic(runtime, endpoint, rows, rate=200, labels_after=0.5, run_id="cohort-1").send(count=COHORT)
     narrator.say(f"5. {clean.sent} held-out applications scored through {endpoint} ({clean.errors} errors); their "
                  f"outcomes arrive {0.5:g} s later as ground-truth files (s3://{runtime.bucket('ArtifactsBucket')}/ground-truth/)")
     _show_declines(runtime, narrator, endpoint, rows)
 
     # 4. The monitoring schedule fires on clean traffic.
     monitoring_arn = runtime.state_machine_arn("MonitoringStateMachine")
+    training_arn = runtime.state_machine_arn("TrainingStateMachine")
     known_monitoring = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=monitoring_arn)["executions"]}
-    first = _next_scheduled(runtime, narrator, "MonitorOnSchedule", known_monitoring, "monitor (cohort 1)")
-    seen.add(first)
+    first = wait_for_rule(runtime, "MonitorOnSchedule", known_monitoring)
+    _show_monitoring(runtime, narrator, "6", first, "monitor (cohort 1)")
 
-    # 5. The world drifts: a later cohort with higher incomes and amounts.
+    # 5. The world drifts: a later cohort with higher incomes and amounts, arriving just after a scheduled run has
+    # started, so that the next run sees the whole cohort.
+    known_monitoring |= {e["executionArn"] for e in sfn.list_executions(stateMachineArn=monitoring_arn)["executions"]}
+    wait_for_rule(runtime, "MonitorOnSchedule", known_monitoring)
     drifted = dataclasses.replace(rows, instances=[
         {**r, "Income": None if r.get("Income") is None else r["Income"] * DRIFT_FACTOR, "Amount": r["Amount"] * DRIFT_FACTOR}
         for r in rows.instances])
-    shifted = Traffic(runtime, endpoint, drifted, rate=200, labels_after=0.5, run_id="cohort-2").send(count=2 * len(rows.instances))
+    shifted = Traffic(runtime, endpoint, drifted, rate=200, labels_after=0.5, run_id="cohort-2").send(count=COHORT)
     narrator.say(f"7. A later cohort arrives: incomes and amounts ×{DRIFT_FACTOR:g} on the same real applications "
-                 f"({shifted.sent} scored)")
-    known_monitoring.add(first)
-    second = _next_scheduled(runtime, narrator, "MonitorOnSchedule", known_monitoring, "monitor (cohort 2)", until_violations=True)
-    seen.add(second)
+                 f"({shifted.sent} scored); the schedule keeps running")
+
+    # 6. A scheduled run flags it, alerts and starts a retraining.
+    retraining_arn, parent = _drift_retraining(runtime, training_arn, monitoring_arn)
+    _show_monitoring(runtime, narrator, "8", parent, "monitor (cohort 2)")
     alerts = [n for n in runtime.notifications() if "violation" in json.dumps(n).lower()]
     if alerts:
-        narrator.say(f"   alert sent (SNS, {len(alerts)} so far): {str(alerts[-1].get('Subject') or alerts[-1].get('subject') or '')[:100]}")
-
-    # 6. The violations started a retraining.
-    training_arn = runtime.state_machine_arn("TrainingStateMachine")
-    retraining_arn = _started_by_execution(runtime, training_arn, second)
-    if retraining_arn is None:
-        narrator.say("   the monitoring run started no retraining (see its history); stopping here")
-        return 1
-    retrain_step = Step("retrain", f"execution {second.rsplit(':', 1)[-1]}")
+        narrator.say(f"   alert sent (SNS): {str(alerts[-1].get('Subject') or alerts[-1].get('subject') or '')[:100]}")
+    retrain_step = Step("retrain", f"execution {parent['execution'].rsplit(':', 1)[-1][:8]}… (monitoring)")
     narrator.steps.append(retrain_step)
-    narrator.say(f"8. Retraining started by MonitoringStateMachine execution {second.rsplit(':', 1)[-1]} (its violations)")
+    narrator.say(f"9. Retraining started by MonitoringStateMachine execution {parent['execution'].rsplit(':', 1)[-1]} "
+                 "(its violations; the line's cool-down keeps later runs from starting more)")
     retraining = follow(runtime, narrator, retrain_step, retraining_arn)
     if retraining.status != "SUCCEEDED":
         return 1
@@ -219,7 +223,7 @@ def _autopilot(runtime: Any, narrator: Narrator, root: Path, workspace: Path) ->
     # 7. The team tests the challenger on 10% of live traffic.
     from sagestep.local.ab_demo import run_ab_demo
 
-    narrator.say(f"9. You start an A/B test of {challenger.split('/', 1)[1]} at 10% of traffic (ABTestStateMachine), "
+    narrator.say(f"10. You start an A/B test of {challenger.split('/', 1)[1]} at 10% of traffic (ABTestStateMachine), "
                  "while applications keep arriving")
     ab_step = Step("A/B test", "you (StartExecution)")
     narrator.steps.append(ab_step)
@@ -231,55 +235,47 @@ def _autopilot(runtime: Any, narrator: Narrator, root: Path, workspace: Path) ->
     ab_step.evidence = ab.get("PlotPath") or ab.get("EvidenceS3Uri") or ""
     if ab["Status"] != "SUCCEEDED":
         return 1
-    narrator.say(f"10. Decision: {ab['Decision']}")
+    narrator.say(f"11. Decision: {ab['Decision']}")
     if (after := _promotion_deployment(runtime, challenger, seen)) is not None:
         narrator.say(f"   the promotion's approval reached rule DeployOnApproval too: {after} (nothing redeployed)")
     return 0
 
 
-def _next_scheduled(runtime: Any, narrator: Narrator, rule: str, known: set[str], what: str,
-                    until_violations: bool = False) -> str:
-    """Follow the schedule's next monitoring runs (the first, or the first with violations); return its ARN."""
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while time.monotonic() < deadline:
-        delivery = wait_for_rule(runtime, rule, known)
-        known.add(delivery["execution"])
-        step = Step(what, f"schedule {rule}")
-        narrator.steps.append(step)
-        narrator.say(f"{'6' if not until_violations else '7b'}. Monitoring started by schedule {rule} <- "
-                     f"{describe_event(delivery['event'])}")
-        record = follow(runtime, narrator, step, delivery["execution"])
-        results = _line_results(record.output) if record.status == "SUCCEEDED" else []
-        violations = [r for r in results if r.get("Status") == "VIOLATIONS"]
-        step.evidence = "; ".join(f"{r.get('Line')}: {r.get('Status')}" + (f" ({r.get('Violations')})" if r.get("Violations") else "")
-                                  for r in results) or "no result"
-        narrator.say(f"   {record.status}: {step.evidence}")
-        for result in violations:
+def _show_monitoring(runtime: Any, narrator: Narrator, number: str, delivery: dict[str, Any], what: str) -> None:
+    step = Step(what, "schedule MonitorOnSchedule")
+    narrator.steps.append(step)
+    narrator.say(f"{number}. Monitoring started by schedule MonitorOnSchedule <- {describe_event(delivery['event'])}")
+    record = follow(runtime, narrator, step, delivery["execution"])
+    results = _line_results(record.output) if record.status == "SUCCEEDED" else []
+    step.evidence = "; ".join(f"{r.get('Line')}: {r.get('Status')}" + (f" ({r.get('Violations')})" if r.get("Violations") else "")
+                              for r in results) or "no result"
+    narrator.say(f"   {record.status}: {step.evidence}")
+    for result in results:
+        if result.get("Status") == "VIOLATIONS":
             for reason in (result.get("Reasons") or [])[:3]:
                 narrator.say(f"     - {reason}")
-            if result.get("ReportS3Uri"):
-                narrator.say(f"     report {runtime.local_path(result['ReportS3Uri'])}")
-        if not until_violations or violations:
-            return delivery["execution"]
-    raise UserError(f"demo: no monitoring run with violations within {STEP_TIMEOUT:.0f} s")
+            narrator.say(f"     report {runtime.local_path(result['ReportS3Uri'])}")
+
+
+def _drift_retraining(runtime: Any, training_arn: str, monitoring_arn: str) -> tuple[str, dict[str, Any]]:
+    """The training a scheduled monitoring run started for its violations, and that run's delivery."""
+    sfn = runtime.client("stepfunctions")
+    deadline = time.monotonic() + STEP_TIMEOUT
+    while time.monotonic() < deadline:
+        for summary in sfn.list_executions(stateMachineArn=training_arn)["executions"]:
+            execution_input = json.loads(sfn.describe_execution(executionArn=summary["executionArn"]).get("input") or "{}")
+            parent = execution_input.get("AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID", "")
+            if parent.startswith(monitoring_arn.replace(":stateMachine:", ":execution:") + ":"):
+                delivery = next((d for d in rule_deliveries(runtime) if d["execution"] == parent), None)
+                if delivery is not None:
+                    return summary["executionArn"], delivery
+        time.sleep(1.0)
+    raise UserError(f"demo: no monitoring run started a retraining within {STEP_TIMEOUT:.0f} s; see `sagestep local history`")
 
 
 def _line_results(output: Any) -> list[dict[str, Any]]:
     """The monitoring execution's result per model line: Status OK, VIOLATIONS or NOTHING_TO_MONITOR, with Reasons."""
     return [r for r in (output or {}).get("Results", []) if isinstance(r, dict)]
-
-
-def _started_by_execution(runtime: Any, state_machine_arn: str, parent_arn: str, timeout: float = 120.0) -> str | None:
-    """The execution of `state_machine_arn` that `parent_arn` started (Step Functions records the parent in the input)."""
-    sfn = runtime.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for summary in sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]:
-            described = sfn.describe_execution(executionArn=summary["executionArn"])
-            if parent_arn in (described.get("input") or ""):
-                return summary["executionArn"]
-        time.sleep(1.0)
-    return None
 
 
 def _promotion_deployment(runtime: Any, challenger: str, seen: set[str]) -> str | None:
