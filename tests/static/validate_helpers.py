@@ -45,12 +45,15 @@ def all_states(scope: dict[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[
 
 
 def find_task(root: Path, resource_part: str) -> tuple[str, Path, dict[str, Any], tuple[str, ...], dict[str, Any]]:
-    """(machine logical ID, ASL path, definition, state path, state) of the first Task whose Resource contains it."""
+    """(machine logical ID, ASL path, definition, state path, state) of the first Task whose Resource contains it (a
+    whole action: `...:createModelPackage` is not `...:createModelPackageGroup`)."""
     for logical_id, resource in machines(root).items():
         path = root / resource["Properties"]["DefinitionUri"]
         definition = json.loads(path.read_text())
         for state_path, state in all_states(definition):
-            if state.get("Type") == "Task" and resource_part in str(state.get("Resource", "")):
+            resource_arn = str(state.get("Resource", ""))
+            if state.get("Type") == "Task" and resource_part in resource_arn and \
+                    not resource_arn.partition(resource_part)[2][:1].isalpha():
                 return logical_id, path, definition, state_path, state
     raise AssertionError(f"no Task calls {resource_part}")
 
