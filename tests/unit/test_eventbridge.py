@@ -167,3 +167,67 @@ def test_every_rule_and_schedule_of_the_template_is_read_with_its_state():
     assert all(parse_schedule(r.schedule) for r in schedules)
     assert all(not r.enabled for r in schedules)  # the template's schedules default to DISABLED
     assert all(t.arn.startswith("arn:aws:states:") for r in rules.values() for t in r.targets)
+
+
+def _template_rules(**overrides: str) -> dict[str, object]:
+    resolver = tpl.Resolver(tpl.load_template(REPO_ROOT / "template.yaml"),
+                            tpl.StackContext(stack_name="sagestep-local", account_id="123456789012", region="us-east-1"),
+                            overrides, custom_attributes=lambda *a: "s3://bundle/")
+    return {rule.logical_id: rule for rule in rules_from_template(resolver, resolver.stack)}
+
+
+def _sample(name: str) -> dict:
+    return json.loads((REPO_ROOT / "events" / f"rule_{name}.json").read_text())
+
+
+def _near(event: dict, path: list[str], value: object) -> dict:
+    changed = json.loads(json.dumps(event))
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    if value is None:
+        target.pop(path[-1], None)
+    else:
+        target[path[-1]] = value
+    return changed
+
+
+RETRAIN = "TrainingStateMachineRetrainOnNewData"
+DEPLOY = "DeploymentStateMachineDeployOnApproval"
+
+
+@pytest.mark.parametrize("rule_id, sample, near_misses", [
+    (RETRAIN, "training_state_machine_retrain_on_new_data", [
+        (["detail-type"], "Object Deleted"),
+        (["detail", "bucket", "name"], "someone-elses-bucket"),
+        (["detail", "object", "key"], "configs/credit_data.yaml"),  # not under datasets/<dataset>/
+        (["detail", "object", "key"], "datasets/credit_data.csv"),  # no dataset folder
+        (["source"], "aws.sagemaker"),
+    ]),
+    (DEPLOY, "deployment_state_machine_deploy_on_approval", [
+        (["detail", "ModelApprovalStatus"], "PendingManualApproval"),
+        (["detail", "ModelApprovalStatus"], "Rejected"),
+        (["detail", "ModelPackageGroupName"], "sagestep-prod-credit-data"),  # another environment's line
+        (["detail", "UpdatedModelPackageFields"], ["CustomerMetadataProperties"]),  # recording a deployment
+        (["detail-type"], "SageMaker Model Package Group State Change"),
+    ]),
+])
+def test_each_template_rule_fires_on_its_event_and_not_on_near_misses(rule_id, sample, near_misses):
+    rule = _template_rules()[rule_id]
+    event = _sample(sample)
+    assert matches(rule.pattern, event)
+    for path, value in near_misses:
+        assert not matches(rule.pattern, _near(event, path, value)), (path, value)
+
+
+def test_the_approval_rule_fires_on_an_approval_and_on_a_package_registered_approved():
+    rule = _template_rules()[DEPLOY]
+    event = _sample("deployment_state_machine_deploy_on_approval")
+    assert matches(rule.pattern, _near(event, ["detail", "UpdatedModelPackageFields"], ["ModelApprovalStatus"]))
+    assert matches(rule.pattern, _near(event, ["detail", "UpdatedModelPackageFields"], None))
+
+
+def test_rules_set_disabled_in_the_parameters_are_read_disabled():
+    rules = _template_rules(DeployOnApprovalState="DISABLED", RetrainOnNewDataState="DISABLED")
+    assert not rules[DEPLOY].enabled and not rules[RETRAIN].enabled
+    assert _template_rules()[DEPLOY].enabled and _template_rules()[RETRAIN].enabled
