@@ -23,7 +23,7 @@ import pytest
 from sagestep.local import LocalRuntime
 from sagestep.local.traffic import Traffic, load_rows
 from sagestep.registry import approvals
-from tests.conftest import BY_HAND, REPO_ROOT, load_event
+from tests.conftest import REPO_ROOT, load_event
 
 CHROMIUM = os.environ.get("SAGESTEP_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "console"
@@ -61,10 +61,11 @@ def rule_started(runtime, package_arn: str, timeout: float = 120.0) -> str | Non
         time.sleep(0.5)  # the event, then the rule's delivery, arrive in the background
 
 
-def deploy(runtime, package_arn: str, name: str):
-    """Deploy an approved package: the approval rule's execution where rules fire, else started here."""
+def deploy(runtime, package_arn: str):
+    """The deployment the approval rule started for an approved package."""
     arn = rule_started(runtime, package_arn)
-    return runtime.wait(arn) if arn else runtime.run("DeploymentStateMachine", {"ModelPackageArn": package_arn}, name=name)
+    assert arn, f"the approval of {package_arn} started no deployment"
+    return runtime.wait(arn)
 
 
 def persist(runtime) -> None:
@@ -88,7 +89,8 @@ def shifted(rows, factor: float):
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("ws"), time_scale=0.01, parameter_overrides=BY_HAND) as runtime:
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("ws"), time_scale=0.01,
+                      parameter_overrides={"RetrainOnNewDataState": "DISABLED"}) as runtime:  # approvals deploy by the rule
         bucket = runtime.bucket("DataBucket")
         runtime.put_file(REPO_ROOT / "data" / "credit_data" / "credit_data.csv", f"s3://{bucket}/datasets/credit_data/credit_data.csv")
         runtime.put_file(REPO_ROOT / "ml" / "config" / "credit_data.yaml", f"s3://{bucket}/configs/credit_data.yaml")
@@ -97,7 +99,7 @@ def scenario(tmp_path_factory):
         assert training.status == "SUCCEEDED", training.cause
         champion = training.output["Registered"]["ModelPackageArn"]
         approvals.decide(runtime.client("sagemaker"), champion, "approve", by="Ana Risk", reason="AUC and fairness reviewed")
-        deployment = deploy(runtime, champion, name="console-deploy")
+        deployment = deploy(runtime, champion)
         assert deployment.status == "SUCCEEDED", deployment.cause
         failing = runtime.run("TrainingStateMachine", {**training_input, "Hyperparameters": {"learning_rate": "fast"}},
                               name="console-bad-hyperparameters")
@@ -269,11 +271,10 @@ def test_approving_a_package_from_the_console_records_who_and_why(page, console_
     # AND the page shows it in the approval history
     history = page.locator("#approvals").inner_text()
     assert "Ana Risk" in history and "retrained on drift" in history
-    # AND where the local cloud fires the template's EventBridge rules (issue 12), the approval started the deployment
-    # and the package page shows it without a reload
-    if rule_started(runtime, arn):
-        page.locator("#package-executions tr", has_text="DeployOnApproval").wait_for(timeout=WAIT_MS)
-        shot(page, "package-approved-deploying")
+    # AND the template's DeployOnApproval rule started the deployment, which the package page shows without a reload
+    assert rule_started(runtime, arn), "the approval started no deployment"
+    page.locator("#package-executions tr", has_text="DeployOnApproval").wait_for(timeout=WAIT_MS)
+    shot(page, "package-approved-deploying")
     shot(page, "package-approved")
 
 
