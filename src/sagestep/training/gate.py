@@ -68,6 +68,11 @@ def decide(
     """
     th = config.thresholds
     checks: list[dict[str, Any]] = []
+    if config.is_regression:
+        checks.append(_data_check(validation_report))
+        checks.extend(_regression_checks(summary, config, champion))
+        reasons = [c["Detail"] for c in checks if not c["Passed"]]
+        return {"Passed": not reasons, "Reasons": reasons, "Checks": checks}
 
     failed_data = [c.get("name", "?") for c in validation_report.get("checks", []) if not c.get("passed")]
     data_ok = bool(validation_report.get("passed")) and not failed_data
@@ -115,6 +120,50 @@ def decide(
 
     reasons = [c["Detail"] for c in checks if not c["Passed"]]
     return {"Passed": not reasons, "Reasons": reasons, "Checks": checks}
+
+
+def _data_check(validation_report: Mapping[str, Any]) -> dict[str, Any]:
+    failed = [c.get("name", "?") for c in validation_report.get("checks", []) if not c.get("passed")]
+    ok = bool(validation_report.get("passed")) and not failed
+    return _check("Data checks", ok, f"all {len(validation_report.get('checks', []))} data checks passed" if ok
+                  else f"data checks failed: {failed or ['report not passed']} (see report/validation_report.json)")
+
+
+def _regression_checks(summary: Mapping[str, Any], config: DatasetConfig,
+                       champion: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """A regressor's gate: its test RMSE no worse than the naive seasonal forecast's (times the allowed ratio) on
+    the rows the naive forecast covers, and no worse than the champion's by more than `champion_margin` (a
+    fraction of the champion's RMSE)."""
+    th = config.thresholds
+    checks = []
+    rmse = finite_number(summary.get("rmse"))
+    ratio = finite_number(summary.get("error_ratio_to_naive"))
+    if ratio is None:
+        checks.append(_check("Naive forecast", False,
+                             f"no naive seasonal forecast to compare with (no test row has a target "
+                             f"{th.naive_lag_days} days earlier); provide more history or lower naive_lag_days"))
+    else:
+        ok = ratio <= th.max_error_ratio_to_naive + _EPSILON
+        checks.append(_check("Naive forecast", ok,
+                             f"test RMSE {finite_number(summary.get('rmse_on_naive_rows')):.4f} is {ratio:.3f} x the "
+                             f"naive seasonal forecast's {finite_number(summary.get('naive_rmse')):.4f} (lag "
+                             f"{th.naive_lag_days} days), {'within' if ok else 'above'} max_error_ratio_to_naive "
+                             f"{th.max_error_ratio_to_naive:g}"))
+    if champion is not None:
+        arn = champion.get("ModelPackageArn", "?")
+        champion_rmse = finite_number((champion.get("CustomerMetadataProperties") or {}).get("TestRmse"))
+        if champion_rmse is None:
+            checks.append(_check("Champion comparison", True, f"champion {arn} has no numeric TestRmse; "
+                                                              f"comparison skipped"))
+        elif rmse is None:
+            checks.append(_check("Champion comparison", False, "candidate has no test RMSE to compare"))
+        else:
+            ceiling = champion_rmse * (1 + th.champion_margin)
+            ok = rmse <= ceiling + _EPSILON
+            checks.append(_check("Champion comparison", ok,
+                                 f"candidate RMSE {rmse:.4f} {'<=' if ok else '>'} champion RMSE {champion_rmse:.4f} "
+                                 f"x (1 + margin {th.champion_margin:g}) = {ceiling:.4f} (champion {arn})"))
+    return checks
 
 
 # --------------------------------------------------------------------------------------------- registry metadata
@@ -177,7 +226,8 @@ def registry_metadata(
     auc = finite_number(summary.get("auc"))
     if auc is not None:
         required["TestAuc"] = f"{auc:.6f}"
-    for key, summary_key in (("TestKs", "ks"), ("TestGini", "gini")):
+    for key, summary_key in (("TestKs", "ks"), ("TestGini", "gini"), ("TestRmse", "rmse"), ("TestMae", "mae"),
+                             ("TestR2", "r2")):
         value = finite_number(summary.get(summary_key))
         if value is not None:
             required[key] = f"{value:.6f}"
@@ -350,6 +400,7 @@ def quality_gate(
     )
     return {
         **result,
+        "Headline": headline(documents["summary"], config),
         "ChampionModelPackageArn": champion.get("ModelPackageArn") if champion else None,
         "CustomerMetadataProperties": metadata,
         "ModelLine": config.model_line,
@@ -357,6 +408,17 @@ def quality_gate(
         "ModelLineExists": bool(model_line_exists),
         "ReportS3Uri": event.report_uri,
     }
+
+
+def headline(summary: Mapping[str, Any], config: DatasetConfig) -> str:
+    """The candidate's main test metric in words, for the registration notice."""
+    def shown(key: str) -> str:
+        value = finite_number(summary.get(key))
+        return f"{value:.4f}" if value is not None else "n/a"
+
+    if config.is_regression:
+        return f"Test RMSE {shown('rmse')} (naive seasonal forecast {shown('naive_rmse')}), MAE {shown('mae')}"
+    return f"Test AUC {shown('auc')}"
 
 
 def gate_record(event: QualityGateEvent, answer: Mapping[str, Any]) -> dict[str, Any]:
