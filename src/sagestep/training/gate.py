@@ -306,6 +306,7 @@ class QualityGateEvent:
     dataset_config_s3_uri: str
     code_s3_uri: str
     run_s3_uri: str
+    tuning_job_arn: str | None = None
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> QualityGateEvent:
@@ -332,6 +333,9 @@ class QualityGateEvent:
         if not isinstance(hp, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in hp.items()):
             raise GateEventError(f"quality gate event: HyperParameters must be an object of strings, got {hp!r}")
         values["hyperparameters"] = dict(hp)
+        training = event.get("Training")
+        if isinstance(training, Mapping) and isinstance(training.get("TuningJobArn"), str):
+            values["tuning_job_arn"] = training["TuningJobArn"]
         return cls(**values)
 
     def input_uris(self) -> dict[str, str]:
@@ -386,7 +390,7 @@ def quality_gate(
         data_s3_uri=event.data_s3_uri,
         code_s3_uri=event.code_s3_uri,
         algorithm=event.hyperparameters.get("algorithm", "unknown").strip('"'),
-        hyperparameters=event.hyperparameters,
+        hyperparameters={k: v for k, v in event.hyperparameters.items() if not k.startswith(("sagemaker_", "_"))},
         hyperparameters_uri=_prefix(event.evaluation_s3_uri) + EVALUATION_MANIFEST,
         manifest=documents["manifest"],
         summary=documents["summary"],
@@ -398,6 +402,8 @@ def quality_gate(
         model_line=config.model_line,
         report_s3_uri=event.report_uri,
     )
+    if event.tuning_job_arn:  # the model is a tuning job's best trial: which tuning job chose its hyperparameters
+        metadata["TuningJobArn"] = event.tuning_job_arn
     return {
         **result,
         "Headline": headline(documents["summary"], config),
@@ -433,6 +439,7 @@ def gate_record(event: QualityGateEvent, answer: Mapping[str, Any]) -> dict[str,
         "TrainingJobName": event.training_job_name,
         "ModelDataUrl": event.model_data_url,
         "HyperParameters": event.hyperparameters,
+        "TuningJobArn": event.tuning_job_arn,
         "CodeS3Uri": event.code_s3_uri,
         "RunS3Uri": event.run_s3_uri,
     }
