@@ -206,6 +206,7 @@ def registry_metadata(
     dataset_config_s3_uri: str | None = None,
     model_line: str | None = None,
     report_s3_uri: str | None = None,
+    problem_type: str | None = None,
 ) -> dict[str, str]:
     """The flat lineage map for the model package's `CustomerMetadataProperties` (limits enforced).
 
@@ -223,6 +224,8 @@ def registry_metadata(
         "Algorithm": algorithm,
         "QualityGate": "Passed" if gate_result.get("Passed") else "Failed",
     }
+    if problem_type:
+        required["ProblemType"] = problem_type  # monitoring reads it: which model-quality metrics apply
     auc = finite_number(summary.get("auc"))
     if auc is not None:
         required["TestAuc"] = f"{auc:.6f}"
@@ -401,6 +404,7 @@ def quality_gate(
         dataset_config_s3_uri=event.dataset_config_s3_uri,
         model_line=config.model_line,
         report_s3_uri=event.report_uri,
+        problem_type=config.problem_type,
     )
     if event.tuning_job_arn:  # the model is a tuning job's best trial: which tuning job chose its hyperparameters
         metadata["TuningJobArn"] = event.tuning_job_arn
