@@ -65,3 +65,10 @@ def test_chicago_regressor_beats_the_naive_seasonal_forecast_and_is_registered(r
     assert constraints["regression_constraints"]["rmse"]["comparison_operator"] == "GreaterThanThreshold"
     statistics = runtime.read_json(package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
     assert statistics["regression_metrics"]["rmse"]["value"] == pytest.approx(float(lineage["TestRmse"]), rel=1e-5)
+    assert lineage["ProblemType"] == "Regression"
+    # AND the run's report shows a regressor's evidence (no ROC): predicted vs actual, residuals over time
+    run_summary = runtime.read_json(lineage["RunSummaryS3Uri"])
+    assert run_summary["metrics"]["rmse"] == pytest.approx(float(lineage["TestRmse"]), rel=1e-5)
+    html = runtime.local_path(lineage["ReportS3Uri"]).read_text()
+    assert 'id="residuals"' in html and 'id="actual"' in html and 'id="roc"' not in html
+    assert any("Test RMSE" in n["Message"] for n in runtime.notifications())

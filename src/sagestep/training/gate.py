@@ -431,10 +431,12 @@ def headline(summary: Mapping[str, Any], config: DatasetConfig) -> str:
     return f"Test AUC {shown('auc')}"
 
 
-def gate_record(event: QualityGateEvent, answer: Mapping[str, Any]) -> dict[str, Any]:
+def gate_record(event: QualityGateEvent, answer: Mapping[str, Any],
+                tuning_trials: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """gate.json: the decision and what it was made from, for the run's report (written before it renders, so
-    the report needs no execution history)."""
+    the report needs no execution history); a tuned run's trials (`registry.packages.tuning_trials`) too."""
     return {
+        **({"Tuning": {"TuningJobArn": event.tuning_job_arn, "Trials": tuning_trials}} if tuning_trials is not None else {}),
         "version": 1,
         "Gate": dict(answer),
         "ExecutionArn": event.execution_arn,
