@@ -4,12 +4,15 @@ model-quality checks of a regressor trained on early years and monitored on late
 from __future__ import annotations
 
 import copy
+import json
 
 import pandas as pd
 import pytest
 import yaml
 
 from sagestep.local import LocalRuntime
+from sagestep.local.traffic import Traffic, load_rows
+from sagestep.registry import approvals
 from tests.conftest import REPO_ROOT, load_event
 
 CHICAGO = REPO_ROOT / "data" / "chicago" / "chicago.csv"
@@ -72,3 +75,39 @@ def test_chicago_regressor_beats_the_naive_seasonal_forecast_and_is_registered(r
     html = runtime.local_path(lineage["ReportS3Uri"]).read_text()
     assert 'id="residuals"' in html and 'id="actual"' in html and 'id="roc"' not in html
     assert any("Test RMSE" in n["Message"] for n in runtime.notifications())
+
+
+def test_the_chicago_regressor_deploys_serves_predictions_and_is_monitored_with_ground_truth(runtime):
+    # GIVEN the regressor registered by the test above, approved
+    sagemaker = runtime.client("sagemaker")
+    packages = sagemaker.list_model_packages(ModelPackageGroupName="sagestep-dev-chicago")["ModelPackageSummaryList"]
+    assert packages, "test_chicago_regressor_beats_the_naive_seasonal_forecast_and_is_registered registers it first"
+    arn = packages[0]["ModelPackageArn"]
+    approvals.decide(sagemaker, arn, "approve", by="test", reason="regression path")
+    # WHEN the deployment machine deploys it (smoke test included) and its own held-out days are sent as traffic
+    deployment = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-chicago")
+    assert deployment.status == "SUCCEEDED", deployment.cause
+    lineage = sagemaker.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
+    run_prefix = lineage["ReportS3Uri"].rsplit("report/", 1)[0]
+    rows = load_rows(runtime.local_path(run_prefix + "preprocess/test/test.csv"),
+                     dataset_config=REPO_ROOT / "ml" / "config" / "chicago.yaml")
+    report = Traffic(runtime, "sagestep-dev-chicago", rows, rate=500, labels_after=0.0, run_id="days").send(
+        count=len(rows.instances))
+    assert report.errors == 0, report.last_error
+    answer = runtime.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName="sagestep-dev-chicago", ContentType="application/json", Accept="application/json",
+        Body=json.dumps({"instances": rows.instances[:1]}))
+    assert set(json.loads(answer["Body"].read())["predictions"][0]) == {"prediction"}
+    # AND the monitoring machine merges the true ridership with the captured predictions
+    execution_input = {**load_event("monitoring_state_machine_hourly"), "WindowHours": 2, "EndOffsetHours": 1,
+                       "MergeStartOffset": "-P1D", "MergeEndOffset": "-PT0S", "ModelLine": "chicago"}
+    record = runtime.run("MonitoringStateMachine", execution_input, name="monitor-chicago")
+    # THEN model quality ran as a Regression (mae, mse, rmse, r2) on every day, bias was skipped, no violation: the
+    # model serves exactly as it was evaluated
+    assert record.status == "SUCCEEDED", record.cause
+    (line,) = record.output["Results"]
+    assert line["Merged"] == len(rows.instances) and line["Status"] == "OK", line
+    assert "Skip bias and attribution" in record.states_entered()
+    statistics = runtime.read_json(line["ReportS3Uri"] + "model-quality/statistics.json")
+    assert set(statistics["regression_metrics"]) == {"mae", "mse", "rmse", "r2"}
+    assert statistics["regression_metrics"]["rmse"]["value"] == pytest.approx(float(lineage["TestRmse"]), rel=1e-4)

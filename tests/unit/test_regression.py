@@ -84,3 +84,17 @@ def test_a_regressor_serves_one_prediction_per_row(tmp_path):
     assert kind == "application/json" and len(answer) == 3
     assert all(set(p) == {"prediction"} and 2 < p["prediction"] < 30 for p in answer)
     assert format_response(predictions, "text/csv")[0].decode().count("\n") == 3
+
+
+def test_monitoring_reads_a_regressors_captured_prediction_and_traffic_keeps_true_values(tmp_path):
+    from sagestep.local.traffic import load_rows
+    from sagestep.monitoring.merged import parse_score
+
+    assert parse_score('{"predictions":[{"prediction":16.25}]}') == 16.25
+    assert parse_score("16.25\n") == 16.25
+    rows = REPO_ROOT / "data" / "chicago" / "chicago.csv"
+    sample = tmp_path / "days.csv"
+    pd.read_csv(rows, nrows=5).to_csv(sample, index=False)
+    loaded = load_rows(sample, dataset_config=REPO_ROOT / "ml" / "config" / "chicago.yaml")
+    assert loaded.labels == pd.read_csv(rows, nrows=5)["ridership"].tolist()
+    assert "date" in loaded.features and "ridership" not in loaded.features
