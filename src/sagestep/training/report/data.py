@@ -300,7 +300,8 @@ def roc_points(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, fl
     fps = last + 1 - tps
     tpr = np.r_[0.0, tps / tps[-1]]
     fpr = np.r_[0.0, fps / fps[-1]]
-    return fpr, tpr, float(np.trapezoid(tpr, fpr))
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed it; the job image has numpy 1.26
+    return fpr, tpr, float(trapezoid(tpr, fpr))
 
 
 def _labels(y: np.ndarray, s: np.ndarray, threshold: float) -> tuple[float, float]:
