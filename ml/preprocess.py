@@ -120,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         path = out / name / f"{name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_prepared(part, path)
+        rate_key = "target_mean" if config.is_regression else "positive_rate"
         outputs[name] = {**file_record(path, out, rows=len(part)),
-                         "positive_rate": round(float(part[config.target].mean()), 6)}
+                         rate_key: round(float(part[config.target].mean()), 6)}
     config_out = out / "config" / "dataset_config.json"
     config_out.parent.mkdir(parents=True, exist_ok=True)
     config_out.write_text(config.to_json(), encoding="utf-8")

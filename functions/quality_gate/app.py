@@ -22,6 +22,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     exists = registry.model_line_exists(sagemaker, group)
     champion = registry.latest_approved_model_package(sagemaker, group, documents["dataset_config"]["name"]) if exists else None
     answer = gate.quality_gate(request, documents, champion, model_line_prefix=prefix, model_line_exists=exists)
+    trials = registry.tuning_trials(sagemaker, request.tuning_job_arn) if request.tuning_job_arn else None
     bucket, key = s3io.parse_s3_uri(request.gate_record_uri)
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(gate.gate_record(request, answer), indent=2).encode())
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(gate.gate_record(request, answer, trials), indent=2).encode())
     return answer

@@ -60,16 +60,19 @@ def job_failed(status_key: str, name_key: str) -> TaskStub:
 
 
 PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/sagestep-dev-credit-data/1"
-GATE_PASSED = lambda_payload({"Passed": True, "Reasons": [], "ChampionModelPackageArn": None,
-                              "CustomerMetadataProperties": {"TestAuc": "0.846", "DatasetName": "credit_data"}})
+LINE = {"ModelLine": "credit-data", "ModelPackageGroupName": "sagestep-dev-credit-data", "ModelLineExists": True,
+        "ReportS3Uri": "s3://artifacts/runs/r1/report/report.html"}
+GATE_PASSED = lambda_payload({"Passed": True, "Reasons": [], "ChampionModelPackageArn": None, "Headline": "Test AUC 0.8460",
+                              "CustomerMetadataProperties": {"TestAuc": "0.846", "DatasetName": "credit_data"}, **LINE})
 GATE_REFUSED = lambda_payload({"Passed": False, "Reasons": ["test AUC 0.70 < min_auc 0.80"], "ChampionModelPackageArn": None,
-                               "CustomerMetadataProperties": {"TestAuc": "0.70"}})
+                               "Headline": "Test AUC 0.7000", "CustomerMetadataProperties": {"TestAuc": "0.70"}, **LINE})
 
 
 def live_model(capture_files: int) -> dict[str, Any]:
     return lambda_payload({"ModelPackageArn": PACKAGE, "BaselineS3Uri": "s3://artifacts/runs/r1/baseline/",
                            "EvaluationS3Uri": "s3://artifacts/runs/r1/evaluation/", "DatasetConfigS3Uri": "s3://artifacts/runs/r1/preprocess/config/",
-                           "ModelDataUrl": "s3://artifacts/runs/r1/train/model.tar.gz", "CaptureFiles": capture_files})
+                           "ModelDataUrl": "s3://artifacts/runs/r1/train/model.tar.gz", "CaptureFiles": capture_files,
+                           "ProblemType": "BinaryClassification"})
 
 
 def merged_labels(count: int) -> dict[str, Any]:
@@ -116,6 +119,7 @@ def decide(final: str) -> Callable[[Any], dict[str, Any]]:
 SCENARIOS: dict[str, dict[str, dict[str, Override]]] = {
     "TrainingStateMachine": {
         "registered": {"Quality gate": GATE_PASSED},
+        "new-model-line": {"Quality gate": {**GATE_PASSED, "Payload": {**GATE_PASSED["Payload"], "ModelLineExists": False}}},
         "gate-refused": {"Quality gate": GATE_REFUSED},
         "training-job-failed": {"Train model": job_failed("TrainingJobStatus", "TrainingJobName")},
         "gate-function-error": {"Quality gate": TaskStub(error="Lambda.Unknown", cause="the function timed out")},

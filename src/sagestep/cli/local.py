@@ -378,8 +378,13 @@ def print_run_summary(runtime: Any, record: Any, stream: TextIO = sys.stdout) ->
     verdict = "passed" if gate.get("passed") else "REFUSED"
     print(f"quality gate {verdict}" + ("" if gate.get("passed") else ": " + "; ".join(gate.get("reasons") or [])),
           file=stream)
-    shown = "  ".join(f"{name} {metrics[key]:.4f}" for key, name in (("auc", "AUC"), ("ks", "KS"), ("gini", "Gini"),
-                                                                      ("f1", "F1")) if isinstance(metrics.get(key), (int, float)))
+    names = (("auc", "AUC"), ("ks", "KS"), ("gini", "Gini"), ("f1", "F1"), ("rmse", "RMSE"), ("mae", "MAE"), ("r2", "R²"),
+             ("naive_rmse", "naive seasonal RMSE"), ("error_ratio_to_naive", "ratio to naive"))
+    shown = "  ".join(f"{name} {metrics[key]:.4f}" for key, name in names if isinstance(metrics.get(key), (int, float)))
+    tuning = summary.get("tuning") or {}
+    if tuning:
+        print(f"tuning: {tuning.get('trials')} trials of {tuning.get('tuning_job_arn')}; best {tuning.get('best_training_job')}",
+              file=stream)
     counts = f"{rows.get('test')} test rows of {rows.get('read')} read"
     if rows.get("unlabeled_dropped"):
         counts += f", {rows['unlabeled_dropped']} without a label dropped"

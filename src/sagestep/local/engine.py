@@ -217,6 +217,8 @@ _SAGEMAKER_SYNC_JOBS = {
     "createprocessingjob": ("describe_processing_job", "ProcessingJobName", "ProcessingJobStatus"),
     "createtrainingjob": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
     "createtransformjob": ("describe_transform_job", "TransformJobName", "TransformJobStatus"),
+    "createhyperparametertuningjob": (
+        "describe_hyper_parameter_tuning_job", "HyperParameterTuningJobName", "HyperParameterTuningJobStatus"),
 }
 
 
@@ -254,8 +256,8 @@ def _build_sagemaker_service_class() -> type:
                 raise ValueError(f"{self.resource.resource_arn}: SageMaker does not support .waitForTaskToken")
             if self.resource.condition == ResourceCondition.Sync and self.resource.api_action.lower() not in _SAGEMAKER_SYNC_JOBS:
                 raise ValueError(
-                    f"{self.resource.resource_arn}: .sync is supported for createTrainingJob, createProcessingJob and "
-                    f"createTransformJob only; poll describe* with a Wait loop for endpoints"
+                    f"{self.resource.resource_arn}: .sync is supported for createTrainingJob, createProcessingJob, "
+                    f"createTransformJob and createHyperParameterTuningJob only; poll describe* with a Wait loop for endpoints"
                 )
 
         def _get_sfn_resource_type(self) -> str:

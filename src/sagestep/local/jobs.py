@@ -486,8 +486,16 @@ class JobRunner:
         for sub in ("model", "output/data"):
             (opt_ml / sub).mkdir(parents=True, exist_ok=True)
         env.update(request.get("Environment") or {})
+        entrypoint = algorithm.get("ContainerEntrypoint")
+        program, submitted = hyperparameters.get("sagemaker_program"), hyperparameters.get("sagemaker_submit_directory")
+        if not entrypoint and program and submitted:
+            # Script mode (the SageMaker training toolkit's contract, and the only way a tuning job's trials name
+            # their code: a tuning job's AlgorithmSpecification has no ContainerEntrypoint): the source archive
+            # extracted into /opt/ml/code, the program run from there.
+            self.store.download_extracted(str(submitted).strip('"'), opt_ml / "code")
+            entrypoint = ["python3", f"/opt/ml/code/{str(program).strip(chr(34))}"]
         command = self.command(
-            job, algorithm.get("ContainerEntrypoint"), algorithm.get("ContainerArguments"), algorithm.get("TrainingImage", "?")
+            job, entrypoint, algorithm.get("ContainerArguments"), algorithm.get("TrainingImage", "?")
         )
         job.set_secondary("Training", "Training image download completed. Training in progress.")
         code, tail = self.execute(job, command, self.environment(job, env), job.root)

@@ -2,6 +2,9 @@
 
 - Create{Processing,Training,Transform}Job start a real job (`sagestep.local.jobs`) and Describe* report its live
   status; moto alone marks jobs Completed at once, drops `Environment` and overwrites `MetricDefinitions`.
+- CreateHyperParameterTuningJob runs the tuning job for real (`sagestep.local.tuning`: each trial a training job of
+  the same runner); DescribeHyperParameterTuningJob, ListTrainingJobsForHyperParameterTuningJob and
+  StopHyperParameterTuningJob answer from it (moto only records the request).
 - UpdateModelPackage merges CustomerMetadataProperties and keeps fields that the request leaves out (moto resets
   them to None).
 - CreateEndpoint / UpdateEndpoint start model servers (`sagestep.local.endpoints`); UpdateEndpoint exists (moto
@@ -56,6 +59,7 @@ def install() -> None:
         ValidationError = _attr(exceptions, "ValidationError")
         for kind in _JOB_KINDS:
             _patch_job_kind(response_cls, kind, ActionResult, EmptyResult, ValidationError)
+        _patch_tuning(response_cls, ActionResult, EmptyResult, ValidationError)
         _patch_update_model_package(_attr(models, "SageMakerModelBackend"))
         _add_update_endpoint(response_cls, _attr(models, "SageMakerModelBackend"), ActionResult, ValidationError)
         _patch_invoke_endpoint()
@@ -107,6 +111,87 @@ def _patch_job_kind(response_cls: type, kind: str, ActionResult: Any, EmptyResul
     setattr(response_cls, create_name, create)
     setattr(response_cls, describe_name, describe)
     setattr(response_cls, stop_name, stop)
+
+
+def _tuning_runner() -> Any:
+    """The tuning runner of the active job runner (one per local runtime), made on first use."""
+    from sagestep.local.engine import scaled
+    from sagestep.local.tuning import TuningRunner
+
+    runner = _runner()
+    tuning = getattr(runner, "tuning_runner", None)
+    if tuning is None:
+        def start_training(request: dict[str, Any], arn: str) -> Any:
+            return runner.start("training", request, arn)
+
+        tuning = TuningRunner(start_training, lambda name: runner.stop("training", name), scaled)
+        runner.tuning_runner = tuning
+    return tuning
+
+
+def _patch_tuning(response_cls: type, ActionResult: Any, EmptyResult: Any, ValidationError: Any) -> None:
+    from sagestep.local.tuning import TuningSpecError
+
+    _attr(response_cls, "create_hyper_parameter_tuning_job")
+    _attr(response_cls, "describe_hyper_parameter_tuning_job")
+
+    def create(self: Any) -> Any:
+        request = json.loads(self.body)
+        name = request["HyperParameterTuningJobName"]
+        arn = f"arn:aws:sagemaker:{self.region}:{self.current_account}:hyper-parameter-tuning-job/{name.lower()}"
+        account, region = self.current_account, self.region
+
+        def training_arn(trial: str) -> str:
+            return f"arn:aws:sagemaker:{region}:{account}:training-job/{trial.lower()}"
+
+        try:
+            _tuning_runner().start(request, arn, training_arn)
+        except TuningSpecError as exc:
+            raise ValidationError(message=str(exc)) from None
+        return ActionResult({"HyperParameterTuningJobArn": arn})
+
+    def _job(self: Any) -> Any:
+        name = self._get_param("HyperParameterTuningJobName")
+        job = _tuning_runner().get(name)
+        if job is None:
+            raise _module("moto.sagemaker.exceptions").ResourceNotFound(message=f"Amazon SageMaker can't find a tuning job with name {name}")
+        return job
+
+    def describe(self: Any) -> Any:
+        return ActionResult(_job(self).describe())
+
+    def list_trials(self: Any) -> Any:
+        job = _job(self)
+        summaries = [job.summary(t) for t in job.trials]
+        status = self._get_param("StatusEquals")
+        if status:
+            summaries = [s for s in summaries if s["TrainingJobStatus"] == status]
+        sort_by = self._get_param("SortBy") or "CreationTime"
+        descending = (self._get_param("SortOrder") or "Descending") == "Descending"
+        if sort_by == "FinalObjectiveMetricValue":
+            scored = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s]
+            scored.sort(key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], reverse=descending)
+            summaries = scored
+        else:
+            key = "TrainingJobName" if sort_by == "Name" else sort_by
+            summaries.sort(key=lambda s: s.get(key) or s["CreationTime"], reverse=descending)
+        start = int(self._get_param("NextToken") or 0)
+        size = int(self._get_param("MaxResults") or 10)
+        page = summaries[start:start + size]
+        result: dict[str, Any] = {"TrainingJobSummaries": page}
+        if start + size < len(summaries):
+            result["NextToken"] = str(start + size)
+        return ActionResult(result)
+
+    def stop(self: Any) -> Any:
+        _job(self)
+        _tuning_runner().stop(self._get_param("HyperParameterTuningJobName"))
+        return EmptyResult()
+
+    response_cls.create_hyper_parameter_tuning_job = create
+    response_cls.describe_hyper_parameter_tuning_job = describe
+    response_cls.list_training_jobs_for_hyper_parameter_tuning_job = list_trials
+    response_cls.stop_hyper_parameter_tuning_job = stop
 
 
 def _patch_update_model_package(backend_cls: type) -> None:

@@ -49,12 +49,14 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
     positive: Any = 1
     drop: list[str] = []
     inputs: list[str] | None = None
+    regression = False
     if dataset_config is not None:
         from sagestep.training.config import load_dataset_config
 
         config = load_dataset_config(Path(dataset_config))
         target = target or config.target
         positive = config.positive_label
+        regression = config.is_regression
         drop = [c for c in [getattr(config, "id_column", None)] if c]
         inputs = [c for c in config.input_columns if c in frame.columns]  # what a request carries (no target)
     if target is None:
@@ -65,7 +67,9 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
     if target not in frame.columns:
         raise TrafficInputError(f"{path}: no column {target!r}; columns are {list(frame.columns)}")
     values = frame[target]
-    if set(values.dropna().unique()) <= {0, 1}:
+    if regression:  # a regressor's ground truth is the true value itself
+        labels: list[Any] = values.astype(float).tolist()
+    elif set(values.dropna().unique()) <= {0, 1}:
         labels = values.astype(int).tolist()
     else:
         labels = (values.astype(str) == str(positive)).astype(int).tolist()

@@ -67,7 +67,8 @@ def _payload(section: Any) -> str | None:
 
 
 def parse_score(text: str) -> float | None:
-    """The first prediction's score from an endpoint output: JSON predictions, a JSON number, or CSV."""
+    """The first prediction's score (a regressor's predicted value) from an endpoint output: JSON predictions, a
+    JSON number, or CSV."""
     text = text.strip()
     if not text:
         return None
@@ -81,7 +82,7 @@ def parse_score(text: str) -> float | None:
         if isinstance(doc, list) and doc:
             doc = doc[0]
         if isinstance(doc, dict):
-            doc = doc.get("score", doc.get("predicted_label"))
+            doc = doc.get("score", doc.get("prediction", doc.get("predicted_label")))  # prediction: a regressor's
         if isinstance(doc, list) and doc:
             doc = doc[0]
         value = doc

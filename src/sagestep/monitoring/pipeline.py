@@ -69,6 +69,8 @@ def baselines(package: dict[str, Any]) -> dict[str, str]:
         "RetrainDataS3Uri": lineage.get("DataS3Uri", ""),
         "RetrainDatasetConfigS3Uri": lineage.get("DatasetConfigS3Uri", ""),
         "RetrainAlgorithm": lineage.get("Algorithm") or "lightgbm",
+        # packages registered before ProblemType was recorded are all binary classifiers
+        "ProblemType": lineage.get("ProblemType") or "BinaryClassification",
     }
 
 

@@ -38,3 +38,23 @@ def model_line_exists(sagemaker_client: Any, group_name: str) -> bool:
     except sagemaker_client.exceptions.ClientError:
         return False
     return True
+
+
+def tuning_trials(sagemaker_client: Any, tuning_job_arn: str) -> list[dict[str, Any]]:
+    """Every trial of a tuning job, in creation order: name, status, objective value (None when it has none) and the
+    tuned hyperparameters."""
+    name = tuning_job_arn.rsplit("/", 1)[-1]
+    kwargs: dict[str, Any] = {"HyperParameterTuningJobName": name, "MaxResults": 100, "SortBy": "CreationTime",
+                              "SortOrder": "Ascending"}
+    trials: list[dict[str, Any]] = []
+    while True:
+        listed = sagemaker_client.list_training_jobs_for_hyper_parameter_tuning_job(**kwargs)
+        for summary in listed.get("TrainingJobSummaries", []):
+            objective = summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+            trials.append({"TrainingJobName": summary["TrainingJobName"], "Status": summary["TrainingJobStatus"],
+                           "Objective": objective.get("Value"), "MetricName": objective.get("MetricName"),
+                           "TunedHyperParameters": summary.get("TunedHyperParameters") or {},
+                           "FailureReason": summary.get("FailureReason")})
+        if not listed.get("NextToken"):
+            return trials
+        kwargs["NextToken"] = listed["NextToken"]

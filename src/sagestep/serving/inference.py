@@ -24,6 +24,7 @@ Responses (`Accept`; missing, `*/*` or `application/*` mean JSON):
 - `application/json`: `{"predictions": [{"score": 0.83, "decision": "decline", "threshold": 0.5,
   "reason_codes": ["Income", "Seniority", "Records"]}]}`
 - `text/csv`: one line a row, `score,decision,reason1;reason2;reason3` (the last field empty for approvals).
+- A regressor (problem_type Regression) answers `{"predictions": [{"prediction": 16.2}]}`, or one value a line.
 
 `score` is the probability of the model's positive label (the adverse event, e.g. default); the decision is
 `decline` when score >= `model.threshold` (the rule of `ScoringModel.predict`), else `approve`. `reason_codes`
@@ -113,7 +114,7 @@ class Predictions:
     scores: list[float]
     decisions: list[str]
     reason_codes: list[list[str]]
-    threshold: float
+    threshold: float | None  # None: a regressor's predicted values (no decision, no reason codes)
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -394,6 +395,8 @@ def predict(request: ParsedRequest, model: ServingModel) -> Predictions:
         raise RequestError("no rows to score; send at least one")
     matrix = model.encode_request(request)
     scores = model.predict_proba_encoded(matrix)
+    if model.threshold is None:  # a regressor: the predicted values
+        return Predictions(scores=scores.tolist(), decisions=[], reason_codes=[], threshold=None)
     declined = scores >= model.threshold
     reasons: list[list[str]] = [[] for _ in range(len(scores))]
     rows = np.flatnonzero(declined)
@@ -430,6 +433,11 @@ def response_type(accept: str | None) -> str:
 def format_response(predictions: Predictions, accept: str | None) -> tuple[bytes, str]:
     """output_fn: (body bytes, content type)."""
     kind = response_type(accept)
+    if predictions.threshold is None:  # a regressor: `{"predictions": [{"prediction": 16.2}]}`, or a value a line
+        if kind == CSV:
+            return "".join(f"{value!r}\n" for value in predictions.scores).encode("utf-8"), CSV
+        body = {"predictions": [{"prediction": value} for value in predictions.scores]}
+        return json.dumps(body, separators=(",", ":")).encode("utf-8"), JSON
     if kind == CSV:
         lines = [
             f"{score!r},{decision},{';'.join(reasons)}\n"

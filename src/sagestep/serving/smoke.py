@@ -18,7 +18,7 @@ Result: `{"Passed": bool, "Reasons": [...every failed check...], "LatencyP50Ms":
 "LatencyMaxMs": float | None, "Rows": n}`. Checks per row: the call succeeds (an error reports the status the
 container answered and the first line of its message); the response is JSON with one prediction whose `score` is
 a number in [0, 1], `decision` is approve or decline and agrees with `threshold` (decline when score >=
-threshold), `reason_codes` is a list of distinct feature names; the invoked variant is `TargetVariant` when one is
+threshold), `reason_codes` is a list of distinct feature names (a regressor's: one finite `prediction`); the invoked variant is `TargetVariant` when one is
 given. Latency (client side, around each call) fails the test when the largest exceeds `SMOKE_MAX_LATENCY_MS`.
 
 No pandas or numpy here: the Lambda layer need not carry them.
@@ -199,6 +199,11 @@ def check_response(response: Mapping[str, Any], request: SmokeTestEvent) -> list
     prediction = predictions[0]
     if not isinstance(prediction, dict):
         return [*problems, f"predictions[0] must be an object, got {_shorten(repr(prediction))}"]
+    if "prediction" in prediction and "score" not in prediction:  # a regressor's answer: one finite number
+        value = prediction["prediction"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            problems.append(f"prediction must be a finite number, got {_shorten(repr(value))}")
+        return problems
     score, decision, threshold = prediction.get("score"), prediction.get("decision"), prediction.get("threshold")
     score_ok, threshold_ok = _probability(score), _probability(threshold)
     if not score_ok:

@@ -6,7 +6,8 @@ The definition is a handful of scalar functions, one value in, one value out:
     parse_number(value, numbers)   "$60,000.00 " -> 60000.0, "(1,234)" -> -1234.0, "" -> nan, "60k" -> BAD
     parse_date(value, date)        "28-Feb-97" with format %d-%b-%y, pivot_year 1950 -> 1997-02-28; the cleaned
                                    form (ISO 8601, "1997-02-28") is read too, so cleaned rows clean to themselves
-    date_part(moment, part)        year, month, day, weekday (Monday = 0), as floats
+    date_part(moment, part)        year, month, day, weekday (Monday = 0), us_holiday (1 on a US federal holiday
+                                   as pandas' USFederalHolidayCalendar lists them, else 0), as floats
     capped_category(value, cap)    a value outside a fitted cap's kept categories -> OTHER_CATEGORY
     target_class(value, cleaning)  a raw label -> its class via target_values; missing -> None
 
@@ -146,11 +147,20 @@ def parse_date(value: Any, date: DateColumn) -> dt.datetime | None | Any:
     return moment
 
 
+def _us_holidays(start: Any, end: Any) -> Any:
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+
+    return USFederalHolidayCalendar().holidays(start=start, end=end)
+
+
 def date_part(moment: dt.datetime | None, part: str) -> float:
     if moment is None:
         return math.nan
     if part == "weekday":
         return float(moment.weekday())
+    if part == "us_holiday":
+        day = pd.Timestamp(moment.date())
+        return float(len(_us_holidays(day, day)) > 0)
     return float(getattr(moment, part))
 
 
@@ -288,6 +298,11 @@ def clean_dates(values: pd.Series, date: DateColumn) -> tuple[pd.Series, ColumnP
 def derive_date_features(moments: pd.Series, date: DateColumn) -> dict[str, pd.Series]:
     """`<column>_<part>` float columns from a cleaned date column (the same numbers as `date_part`)."""
     parts = {"year": moments.dt.year, "month": moments.dt.month, "day": moments.dt.day, "weekday": moments.dt.weekday}
+    if "us_holiday" in date.derive:
+        days = moments.dt.normalize()
+        present = days.dropna()
+        holidays = _us_holidays(present.min(), present.max()) if len(present) else pd.DatetimeIndex([])
+        parts["us_holiday"] = days.isin(holidays).where(days.notna())
     return {f"{date.name}_{part}": parts[part].astype(np.float64) for part in date.derive}
 
 

@@ -25,8 +25,9 @@ from typing import Any
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 CONFIG_VERSION = 2  # 2: config_version and cleaning added (version 1 had neither)
-PROBLEM_TYPES = ("BinaryClassification",)
-DATE_PARTS = ("year", "month", "day", "weekday")  # derived numeric features: <column>_<part>; weekday 0 = Monday
+PROBLEM_TYPES = ("BinaryClassification", "Regression")
+# derived numeric features: <column>_<part>; weekday 0 = Monday; us_holiday 1 on a US federal holiday, else 0
+DATE_PARTS = ("year", "month", "day", "weekday", "us_holiday")
 UNLABELED_ROWS = ("drop", "refuse")
 OTHER_CATEGORY = "(other)"  # what a capped categorical's rare and unseen values become
 # A model line is named by the config's `name`: its registry group and endpoint are sagestep-<env>-<line>, which
@@ -102,10 +103,23 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class Thresholds:
-    min_auc: float
-    decision_threshold: float
-    disparate_impact: tuple[float, float]
+    """A classifier's thresholds (min_auc, decision_threshold, disparate_impact, champion_margin in AUC) or a
+    regressor's (naive_lag_days, max_error_ratio_to_naive, champion_margin as a fraction of the champion's RMSE);
+    the other problem type's fields are None."""
+
     champion_margin: float
+    min_auc: float | None = None
+    decision_threshold: float | None = None
+    disparate_impact: tuple[float, float] | None = None
+    naive_lag_days: int | None = None  # the naive seasonal forecast: the target this many days earlier
+    max_error_ratio_to_naive: float | None = None  # candidate RMSE ÷ naive RMSE must not exceed this
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.min_auc is None:
+            return {"naive_lag_days": self.naive_lag_days, "max_error_ratio_to_naive": self.max_error_ratio_to_naive,
+                    "champion_margin": self.champion_margin}
+        return {"min_auc": self.min_auc, "decision_threshold": self.decision_threshold,
+                "disparate_impact": list(self.disparate_impact or ()), "champion_margin": self.champion_margin}
 
 
 @dataclass(frozen=True)
@@ -234,6 +248,10 @@ class DatasetConfig:
     source: str = "<dict>"  # the file it was read from, for error messages; not part of to_dict()
 
     @property
+    def is_regression(self) -> bool:
+        return self.problem_type == "Regression"
+
+    @property
     def model_line(self) -> str:
         """The model line this dataset trains: `name` lowercased, `_` as `-` (its registry group and endpoint are
         sagestep-<environment>-<line>)."""
@@ -290,12 +308,7 @@ class DatasetConfig:
                 "test_fraction": self.split.test_fraction,
                 "seed": self.split.seed,
             },
-            "thresholds": {
-                "min_auc": self.thresholds.min_auc,
-                "decision_threshold": self.thresholds.decision_threshold,
-                "disparate_impact": list(self.thresholds.disparate_impact),
-                "champion_margin": self.thresholds.champion_margin,
-            },
+            "thresholds": self.thresholds.to_dict(),
         }
         if not self.cleaning.is_empty:
             out["cleaning"] = self.cleaning.to_dict()
@@ -499,10 +512,14 @@ def dataset_config_from_dict(data: Any, source: str = "<dict>") -> DatasetConfig
         raise r.fail("problem_type", f"must be one of {list(PROBLEM_TYPES)}, got {problem_type!r}")
     target = r.string(top["target"], "target")
     positive_label = top["positive_label"]
-    if isinstance(positive_label, bool):
+    if problem_type == "Regression":
+        if positive_label is not None:
+            raise r.fail("positive_label", f"must be null for a Regression (the target is a number, not a class), "
+                                           f"got {positive_label!r}")
+    elif isinstance(positive_label, bool):
         raise r.fail("positive_label", f"is the YAML boolean {positive_label} (from true/false/yes/no/on/off); quote "
                                        f"it to mean the text, e.g. positive_label: \"yes\"")
-    if positive_label is None or isinstance(positive_label, list | dict) or positive_label == "":
+    elif positive_label is None or isinstance(positive_label, list | dict) or positive_label == "":
         raise r.fail(
             "positive_label", f"must be the target value of the event the model scores (e.g. bad), got {positive_label!r}"
         )
@@ -548,20 +565,11 @@ def dataset_config_from_dict(data: Any, source: str = "<dict>") -> DatasetConfig
             f"under 10% for training; lower them (e.g. 0.15 and 0.20)",
         )
 
-    th = r.mapping(top["thresholds"], "thresholds", ("min_auc", "decision_threshold", "disparate_impact", "champion_margin"))
-    di = th["disparate_impact"]
-    if not (isinstance(di, list) and len(di) == 2):
-        raise r.fail("thresholds.disparate_impact", f"must be a list [low, high] such as [0.8, 1.25], got {di!r}")
-    di_low = r.number(di[0], "thresholds.disparate_impact[0]", low=0, high=1)
-    di_high = r.number(di[1], "thresholds.disparate_impact[1]", low=1, high=math.inf, high_open=True)
-    thresholds = Thresholds(
-        min_auc=r.number(th["min_auc"], "thresholds.min_auc", low=0, high=1),
-        decision_threshold=r.number(
-            th["decision_threshold"], "thresholds.decision_threshold", low=0, high=1, low_open=True, high_open=True
-        ),
-        disparate_impact=(di_low, di_high),
-        champion_margin=r.number(th["champion_margin"], "thresholds.champion_margin", low=0, high=1),
-    )
+    thresholds = _regression_thresholds(r, top["thresholds"]) if problem_type == "Regression" \
+        else _classification_thresholds(r, top["thresholds"])
+    if problem_type == "Regression" and attrs:
+        raise r.fail("protected_attributes", "must be empty for a Regression: the fairness measures (disparate "
+                                             "impact of approvals) apply to classifiers; set protected_attributes: []")
 
     config = DatasetConfig(
         name=name,  # type: ignore[arg-type]
@@ -579,6 +587,38 @@ def dataset_config_from_dict(data: Any, source: str = "<dict>") -> DatasetConfig
     if "cleaning" in top and top["cleaning"] is not None:
         config = config.with_cleaning(_cleaning(r, top["cleaning"], config))
     return config
+
+
+def _classification_thresholds(r: _Reader, value: Any) -> Thresholds:
+    th = r.mapping(value, "thresholds", ("min_auc", "decision_threshold", "disparate_impact", "champion_margin"))
+    di = th["disparate_impact"]
+    if not (isinstance(di, list) and len(di) == 2):
+        raise r.fail("thresholds.disparate_impact", f"must be a list [low, high] such as [0.8, 1.25], got {di!r}")
+    di_low = r.number(di[0], "thresholds.disparate_impact[0]", low=0, high=1)
+    di_high = r.number(di[1], "thresholds.disparate_impact[1]", low=1, high=math.inf, high_open=True)
+    return Thresholds(
+        min_auc=r.number(th["min_auc"], "thresholds.min_auc", low=0, high=1),
+        decision_threshold=r.number(
+            th["decision_threshold"], "thresholds.decision_threshold", low=0, high=1, low_open=True, high_open=True
+        ),
+        disparate_impact=(di_low, di_high),
+        champion_margin=r.number(th["champion_margin"], "thresholds.champion_margin", low=0, high=1),
+    )
+
+
+
+def _regression_thresholds(r: _Reader, value: Any) -> Thresholds:
+    th = r.mapping(value, "thresholds", ("naive_lag_days", "max_error_ratio_to_naive", "champion_margin"))
+    lag = th["naive_lag_days"]
+    if not isinstance(lag, int) or isinstance(lag, bool) or lag < 1:
+        raise r.fail("thresholds.naive_lag_days", f"must be a whole number of days >= 1 (364: the same weekday a "
+                                                  f"year earlier), got {lag!r}")
+    return Thresholds(
+        naive_lag_days=lag,
+        max_error_ratio_to_naive=r.number(th["max_error_ratio_to_naive"], "thresholds.max_error_ratio_to_naive",
+                                          low=0, high=math.inf, low_open=True, high_open=True),
+        champion_margin=r.number(th["champion_margin"], "thresholds.champion_margin", low=0, high=1),
+    )
 
 
 def _is_version_1(data: Any) -> bool:
@@ -658,6 +698,8 @@ def _cleaning(r: _Reader, value: Any, config: DatasetConfig) -> Cleaning:
 
     target_values = None
     if section.get("target_values") is not None:
+        if config.is_regression:
+            raise r.fail("cleaning.target_values", "maps labels to classes, which a Regression has none of; remove it")
         raw_map = section["target_values"]
         if not isinstance(raw_map, Mapping) or not raw_map:
             raise r.fail("cleaning.target_values", f"must map each raw {config.target} value to its class (e.g. "

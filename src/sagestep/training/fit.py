@@ -1,8 +1,9 @@
-"""Train a binary LightGBM or XGBoost scorer with early stopping on the validation set.
+"""Train a binary LightGBM or XGBoost scorer (or a regressor) with early stopping on the validation set.
 
 Hyperparameters arrive as strings (SageMaker writes `hyperparameters.json` with string values); they are parsed
 and checked against a per-algorithm allow-list (type, range, default). Metrics are logged as
-`validation:auc=0.831234;` lines, the format the training state machine's MetricDefinitions read.
+`validation:auc=0.831234;` lines (a regressor's `validation:rmse=...;` and `validation:mae=...;`), the format the
+training state machine's MetricDefinitions (and a tuning job's objective) read.
 """
 
 from __future__ import annotations
@@ -179,7 +180,8 @@ class TrainingResult:
 def metric_lines(metrics: Mapping[str, float]) -> list[str]:
     """The lines SageMaker's MetricDefinitions parse, e.g. `validation:auc=0.831234;`."""
     out = []
-    for key in ("train_auc", "train_logloss", "validation_auc", "validation_logloss"):
+    for key in ("train_auc", "train_logloss", "validation_auc", "validation_logloss",
+                "train_rmse", "train_mae", "validation_rmse", "validation_mae"):
         if key in metrics:
             channel, metric = key.split("_", 1)
             out.append(f"{channel}:{metric}={metrics[key]:.6f};")
@@ -200,41 +202,49 @@ def train_model(
     features = list(config.features.all)
     feature_types = {f: NUMERIC for f in config.features.numeric} | {f: CATEGORICAL for f in config.features.categorical}
     categorical = {f: category_mapping(train[f]) for f in config.features.categorical}
+    regression = config.is_regression
+    threshold = None if regression else config.thresholds.decision_threshold
     for name, frame in (("train", train), ("validation", validation)):
-        if frame[config.target].nunique() < 2:
+        if not regression and frame[config.target].nunique() < 2:
             raise ValueError(f"the {name} data holds one class only; training needs both classes")
 
     # An encoder-only model (no booster yet) gives the exact encoding serving will use.
     encoder = ScoringModel(
         algorithm=params.algorithm, booster=None, features=features, feature_types=feature_types,
-        categorical=categorical, threshold=config.thresholds.decision_threshold,
+        categorical=categorical, threshold=threshold,
         positive_label=config.positive_label, target=config.target,
     )
     x_train, x_valid = encoder.encode(train), encoder.encode(validation)
-    y_train = train[config.target].to_numpy(dtype=np.int64)
-    y_valid = validation[config.target].to_numpy(dtype=np.int64)
+    label_type = np.float64 if regression else np.int64
+    y_train = train[config.target].to_numpy(dtype=label_type)
+    y_valid = validation[config.target].to_numpy(dtype=label_type)
 
     fit = _fit_lightgbm if params.algorithm == "lightgbm" else _fit_xgboost
-    booster, best_iteration, history = fit(x_train, y_train, x_valid, y_valid, encoder, params, log)
+    booster, best_iteration, history = fit(x_train, y_train, x_valid, y_valid, encoder, params, log, regression)
 
     model = ScoringModel(
         algorithm=params.algorithm, booster=booster, features=features, feature_types=feature_types,
-        categorical=categorical, threshold=config.thresholds.decision_threshold,
+        categorical=categorical, threshold=threshold,
         positive_label=config.positive_label, target=config.target,
     )
     sample = _sample_rows(len(y_train), TRAIN_METRICS_MAX_ROWS, params["seed"])
     p_train = model.predict_proba_encoded(x_train[sample])
     best = next((row for row in history if row["iteration"] == best_iteration), None)
-    if best is None:  # no history row for the kept round (cannot happen with early stopping): score validation
+    if regression:
+        p_valid = model.predict_proba_encoded(x_valid)
+        metrics = {**_regression_metrics("train", y_train[sample], p_train),
+                   **_regression_metrics("validation", y_valid, p_valid)}
+    elif best is None:  # no history row for the kept round (cannot happen with early stopping): score validation
         p_valid = model.predict_proba_encoded(x_valid)
         best = {"validation_auc": float(roc_auc_score(y_valid, p_valid)),
                 "validation_logloss": float(log_loss(y_valid, p_valid, labels=[0, 1]))}
-    metrics = {
-        "train_auc": float(roc_auc_score(y_train[sample], p_train)),
-        "train_logloss": float(log_loss(y_train[sample], p_train, labels=[0, 1])),
-        "validation_auc": float(best["validation_auc"]),
-        "validation_logloss": float(best["validation_logloss"]),
-    }
+    if not regression:
+        metrics = {
+            "train_auc": float(roc_auc_score(y_train[sample], p_train)),
+            "train_logloss": float(log_loss(y_train[sample], p_train, labels=[0, 1])),
+            "validation_auc": float(best["validation_auc"]),
+            "validation_logloss": float(best["validation_logloss"]),
+        }
     model.metadata = {
         "dataset": config.name,
         "model_line": config.model_line,
@@ -252,6 +262,25 @@ def train_model(
     return TrainingResult(model=model, best_iteration=best_iteration, metrics=metrics, history=history)
 
 
+def _regression_metrics(channel: str, y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    error = y - predicted
+    return {f"{channel}_rmse": float(np.sqrt(np.mean(error * error))), f"{channel}_mae": float(np.mean(np.abs(error)))}
+
+
+# Per problem type: the objective, the metrics the booster tracks (the first drives early stopping for LightGBM,
+# the last for XGBoost) and their names in the history and log lines.
+_LGB_OBJECTIVES = {False: ("binary", ["auc", "binary_logloss"], {"auc": "auc", "binary_logloss": "logloss"}),
+                   True: ("regression", ["rmse", "l1"], {"rmse": "rmse", "l1": "mae"})}
+_XGB_OBJECTIVES = {False: ("binary:logistic", ["logloss", "auc"], {"auc": "auc", "logloss": "logloss"}),
+                   True: ("reg:squarederror", ["mae", "rmse"], {"rmse": "rmse", "mae": "mae"})}
+
+
+def _log_row(row: Mapping[str, float], log: Log) -> None:
+    if row["iteration"] % LOG_EVERY == 0:
+        log(f"[{row['iteration']}] " + " ".join(f"validation:{k[len('validation_'):]}={v:.6f};"
+                                              for k, v in row.items() if k.startswith("validation_")))
+
+
 def _sample_rows(n: int, limit: int, seed: int) -> np.ndarray:
     """Indices of every row, or of `limit` rows drawn without replacement (sorted, reproducible from the seed)."""
     if n <= limit:
@@ -265,13 +294,15 @@ def _threads(requested: int, n_rows: int) -> int:
     return 1 if n_rows < AUTO_THREADS_MIN_ROWS else (os.cpu_count() or 1)
 
 
-def _fit_lightgbm(x_train, y_train, x_valid, y_valid, encoder: ScoringModel, params: TrainingParams, log: Log):
+def _fit_lightgbm(x_train, y_train, x_valid, y_valid, encoder: ScoringModel, params: TrainingParams, log: Log,
+                  regression: bool = False):
     import lightgbm as lgb
 
     v = params.values
+    objective, tracked, names = _LGB_OBJECTIVES[regression]
     booster_params = {
-        "objective": "binary",
-        "metric": ["auc", "binary_logloss"],
+        "objective": objective,
+        "metric": tracked,
         "learning_rate": v["learning_rate"],
         "num_leaves": v["num_leaves"],
         "max_depth": v["max_depth"],
@@ -287,7 +318,7 @@ def _fit_lightgbm(x_train, y_train, x_valid, y_valid, encoder: ScoringModel, par
         "cat_smooth": v["cat_smooth"],
         "min_data_per_group": v["min_data_per_group"],
         "max_cat_to_onehot": v["max_cat_to_onehot"],
-        "scale_pos_weight": v["scale_pos_weight"],
+        **({} if regression else {"scale_pos_weight": v["scale_pos_weight"]}),
         "num_threads": _threads(v["num_threads"], len(y_train)),
         "seed": v["seed"],
         "deterministic": True,
@@ -302,12 +333,9 @@ def _fit_lightgbm(x_train, y_train, x_valid, y_valid, encoder: ScoringModel, par
 
     def record(env: Any) -> None:
         scores = {m: val for name, m, val, _ in env.evaluation_result_list if name == "validation"}
-        row = {"iteration": env.iteration + 1, "validation_auc": scores["auc"],
-               "validation_logloss": scores["binary_logloss"]}
+        row = {"iteration": env.iteration + 1, **{f"validation_{names[m]}": float(scores[m]) for m in tracked}}
         history.append(row)
-        if row["iteration"] % LOG_EVERY == 0:
-            log(f"[{row['iteration']}] validation:auc={row['validation_auc']:.6f}; "
-                f"validation:logloss={row['validation_logloss']:.6f};")
+        _log_row(row, log)
 
     record.order = 15  # type: ignore[attr-defined]  # before early stopping (order 30) so every round is seen
     booster = lgb.train(
@@ -320,18 +348,20 @@ def _fit_lightgbm(x_train, y_train, x_valid, y_valid, encoder: ScoringModel, par
     return kept, best, history
 
 
-def _fit_xgboost(x_train, y_train, x_valid, y_valid, encoder: ScoringModel, params: TrainingParams, log: Log):
+def _fit_xgboost(x_train, y_train, x_valid, y_valid, encoder: ScoringModel, params: TrainingParams, log: Log,
+                 regression: bool = False):
     import xgboost as xgb
 
     v = params.values
+    objective, tracked, names = _XGB_OBJECTIVES[regression]
     types = ["c" if encoder.feature_types[f] == CATEGORICAL else "q" for f in encoder.features]
     dtrain = xgb.DMatrix(x_train, label=y_train, feature_names=encoder.features, feature_types=types,
                          enable_categorical=True)
     dvalid = xgb.DMatrix(x_valid, label=y_valid, feature_names=encoder.features, feature_types=types,
                          enable_categorical=True)
     booster_params = {
-        "objective": "binary:logistic",
-        "eval_metric": ["logloss", "auc"],  # the last one drives early stopping
+        "objective": objective,
+        "eval_metric": tracked,  # the last one drives early stopping
         "eta": v["learning_rate"],
         "max_depth": v["max_depth"],
         "min_child_weight": v["min_child_weight"],
@@ -343,7 +373,7 @@ def _fit_xgboost(x_train, y_train, x_valid, y_valid, encoder: ScoringModel, para
         "max_bin": v["max_bin"],
         "max_cat_to_onehot": v["max_cat_to_onehot"],
         "tree_method": v["tree_method"],
-        "scale_pos_weight": v["scale_pos_weight"],
+        **({} if regression else {"scale_pos_weight": v["scale_pos_weight"]}),
         "nthread": _threads(v["nthread"], len(y_train)),
         "seed": v["seed"],
         "verbosity": 0,
@@ -353,12 +383,9 @@ def _fit_xgboost(x_train, y_train, x_valid, y_valid, encoder: ScoringModel, para
     class Record(xgb.callback.TrainingCallback):
         def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
             scores = evals_log["validation"]
-            row = {"iteration": epoch + 1, "validation_auc": float(scores["auc"][-1]),
-                   "validation_logloss": float(scores["logloss"][-1])}
+            row = {"iteration": epoch + 1, **{f"validation_{names[m]}": float(scores[m][-1]) for m in tracked}}
             history.append(row)
-            if row["iteration"] % LOG_EVERY == 0:
-                log(f"[{row['iteration']}] validation:auc={row['validation_auc']:.6f}; "
-                    f"validation:logloss={row['validation_logloss']:.6f};")
+            _log_row(row, log)
             return False
 
     booster = xgb.train(

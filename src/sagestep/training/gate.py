@@ -68,6 +68,11 @@ def decide(
     """
     th = config.thresholds
     checks: list[dict[str, Any]] = []
+    if config.is_regression:
+        checks.append(_data_check(validation_report))
+        checks.extend(_regression_checks(summary, config, champion))
+        reasons = [c["Detail"] for c in checks if not c["Passed"]]
+        return {"Passed": not reasons, "Reasons": reasons, "Checks": checks}
 
     failed_data = [c.get("name", "?") for c in validation_report.get("checks", []) if not c.get("passed")]
     data_ok = bool(validation_report.get("passed")) and not failed_data
@@ -117,6 +122,50 @@ def decide(
     return {"Passed": not reasons, "Reasons": reasons, "Checks": checks}
 
 
+def _data_check(validation_report: Mapping[str, Any]) -> dict[str, Any]:
+    failed = [c.get("name", "?") for c in validation_report.get("checks", []) if not c.get("passed")]
+    ok = bool(validation_report.get("passed")) and not failed
+    return _check("Data checks", ok, f"all {len(validation_report.get('checks', []))} data checks passed" if ok
+                  else f"data checks failed: {failed or ['report not passed']} (see report/validation_report.json)")
+
+
+def _regression_checks(summary: Mapping[str, Any], config: DatasetConfig,
+                       champion: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """A regressor's gate: its test RMSE no worse than the naive seasonal forecast's (times the allowed ratio) on
+    the rows the naive forecast covers, and no worse than the champion's by more than `champion_margin` (a
+    fraction of the champion's RMSE)."""
+    th = config.thresholds
+    checks = []
+    rmse = finite_number(summary.get("rmse"))
+    ratio = finite_number(summary.get("error_ratio_to_naive"))
+    if ratio is None:
+        checks.append(_check("Naive forecast", False,
+                             f"no naive seasonal forecast to compare with (no test row has a target "
+                             f"{th.naive_lag_days} days earlier); provide more history or lower naive_lag_days"))
+    else:
+        ok = ratio <= th.max_error_ratio_to_naive + _EPSILON
+        checks.append(_check("Naive forecast", ok,
+                             f"test RMSE {finite_number(summary.get('rmse_on_naive_rows')):.4f} is {ratio:.3f} x the "
+                             f"naive seasonal forecast's {finite_number(summary.get('naive_rmse')):.4f} (lag "
+                             f"{th.naive_lag_days} days), {'within' if ok else 'above'} max_error_ratio_to_naive "
+                             f"{th.max_error_ratio_to_naive:g}"))
+    if champion is not None:
+        arn = champion.get("ModelPackageArn", "?")
+        champion_rmse = finite_number((champion.get("CustomerMetadataProperties") or {}).get("TestRmse"))
+        if champion_rmse is None:
+            checks.append(_check("Champion comparison", True, f"champion {arn} has no numeric TestRmse; "
+                                                              f"comparison skipped"))
+        elif rmse is None:
+            checks.append(_check("Champion comparison", False, "candidate has no test RMSE to compare"))
+        else:
+            ceiling = champion_rmse * (1 + th.champion_margin)
+            ok = rmse <= ceiling + _EPSILON
+            checks.append(_check("Champion comparison", ok,
+                                 f"candidate RMSE {rmse:.4f} {'<=' if ok else '>'} champion RMSE {champion_rmse:.4f} "
+                                 f"x (1 + margin {th.champion_margin:g}) = {ceiling:.4f} (champion {arn})"))
+    return checks
+
+
 # --------------------------------------------------------------------------------------------- registry metadata
 
 
@@ -157,6 +206,7 @@ def registry_metadata(
     dataset_config_s3_uri: str | None = None,
     model_line: str | None = None,
     report_s3_uri: str | None = None,
+    problem_type: str | None = None,
 ) -> dict[str, str]:
     """The flat lineage map for the model package's `CustomerMetadataProperties` (limits enforced).
 
@@ -174,10 +224,13 @@ def registry_metadata(
         "Algorithm": algorithm,
         "QualityGate": "Passed" if gate_result.get("Passed") else "Failed",
     }
+    if problem_type:
+        required["ProblemType"] = problem_type  # monitoring reads it: which model-quality metrics apply
     auc = finite_number(summary.get("auc"))
     if auc is not None:
         required["TestAuc"] = f"{auc:.6f}"
-    for key, summary_key in (("TestKs", "ks"), ("TestGini", "gini")):
+    for key, summary_key in (("TestKs", "ks"), ("TestGini", "gini"), ("TestRmse", "rmse"), ("TestMae", "mae"),
+                             ("TestR2", "r2")):
         value = finite_number(summary.get(summary_key))
         if value is not None:
             required[key] = f"{value:.6f}"
@@ -256,6 +309,7 @@ class QualityGateEvent:
     dataset_config_s3_uri: str
     code_s3_uri: str
     run_s3_uri: str
+    tuning_job_arn: str | None = None
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> QualityGateEvent:
@@ -282,6 +336,9 @@ class QualityGateEvent:
         if not isinstance(hp, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in hp.items()):
             raise GateEventError(f"quality gate event: HyperParameters must be an object of strings, got {hp!r}")
         values["hyperparameters"] = dict(hp)
+        training = event.get("Training")
+        if isinstance(training, Mapping) and isinstance(training.get("TuningJobArn"), str):
+            values["tuning_job_arn"] = training["TuningJobArn"]
         return cls(**values)
 
     def input_uris(self) -> dict[str, str]:
@@ -336,7 +393,7 @@ def quality_gate(
         data_s3_uri=event.data_s3_uri,
         code_s3_uri=event.code_s3_uri,
         algorithm=event.hyperparameters.get("algorithm", "unknown").strip('"'),
-        hyperparameters=event.hyperparameters,
+        hyperparameters={k: v for k, v in event.hyperparameters.items() if not k.startswith(("sagemaker_", "_"))},
         hyperparameters_uri=_prefix(event.evaluation_s3_uri) + EVALUATION_MANIFEST,
         manifest=documents["manifest"],
         summary=documents["summary"],
@@ -347,9 +404,13 @@ def quality_gate(
         dataset_config_s3_uri=event.dataset_config_s3_uri,
         model_line=config.model_line,
         report_s3_uri=event.report_uri,
+        problem_type=config.problem_type,
     )
+    if event.tuning_job_arn:  # the model is a tuning job's best trial: which tuning job chose its hyperparameters
+        metadata["TuningJobArn"] = event.tuning_job_arn
     return {
         **result,
+        "Headline": headline(documents["summary"], config),
         "ChampionModelPackageArn": champion.get("ModelPackageArn") if champion else None,
         "CustomerMetadataProperties": metadata,
         "ModelLine": config.model_line,
@@ -359,10 +420,23 @@ def quality_gate(
     }
 
 
-def gate_record(event: QualityGateEvent, answer: Mapping[str, Any]) -> dict[str, Any]:
+def headline(summary: Mapping[str, Any], config: DatasetConfig) -> str:
+    """The candidate's main test metric in words, for the registration notice."""
+    def shown(key: str) -> str:
+        value = finite_number(summary.get(key))
+        return f"{value:.4f}" if value is not None else "n/a"
+
+    if config.is_regression:
+        return f"Test RMSE {shown('rmse')} (naive seasonal forecast {shown('naive_rmse')}), MAE {shown('mae')}"
+    return f"Test AUC {shown('auc')}"
+
+
+def gate_record(event: QualityGateEvent, answer: Mapping[str, Any],
+                tuning_trials: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """gate.json: the decision and what it was made from, for the run's report (written before it renders, so
-    the report needs no execution history)."""
+    the report needs no execution history); a tuned run's trials (`registry.packages.tuning_trials`) too."""
     return {
+        **({"Tuning": {"TuningJobArn": event.tuning_job_arn, "Trials": tuning_trials}} if tuning_trials is not None else {}),
         "version": 1,
         "Gate": dict(answer),
         "ExecutionArn": event.execution_arn,
@@ -371,6 +445,7 @@ def gate_record(event: QualityGateEvent, answer: Mapping[str, Any]) -> dict[str,
         "TrainingJobName": event.training_job_name,
         "ModelDataUrl": event.model_data_url,
         "HyperParameters": event.hyperparameters,
+        "TuningJobArn": event.tuning_job_arn,
         "CodeS3Uri": event.code_s3_uri,
         "RunS3Uri": event.run_s3_uri,
     }

@@ -197,6 +197,41 @@ def regression_statistics(y_true: Iterable[float], y_pred: Iterable[float], *, s
     }
 
 
+def naive_seasonal_forecast(rows: Any, known: Any, config: Any) -> Array:
+    """The naive seasonal forecast of each row: the target `config.thresholds.naive_lag_days` days before the row's
+    event time, looked up in `known` (prepared rows, e.g. every split); NaN where that day is not known."""
+    import pandas as pd
+
+    column, lag = config.event_time_column, config.thresholds.naive_lag_days
+    if column is None:
+        return np.full(len(rows), np.nan)
+    days = pd.to_datetime(known[column], errors="coerce").dt.normalize()
+    by_day = pd.Series(known[config.target].to_numpy(dtype=np.float64), index=days)
+    by_day = by_day[~by_day.index.isna()].groupby(level=0).mean()
+    wanted = pd.to_datetime(rows[column], errors="coerce").dt.normalize() - pd.Timedelta(days=lag)
+    return by_day.reindex(wanted.to_numpy()).to_numpy(dtype=np.float64)
+
+
+def regression_extras(y_true: Iterable[float], y_pred: Iterable[float], naive: Iterable[float]) -> dict[str, Any]:
+    """MAPE (over rows whose target is not 0; None when none is) and the naive forecast's errors, on the rows it
+    covers, beside the model's on the same rows: `error_ratio_to_naive` = model RMSE ÷ naive RMSE there."""
+    y, p = _as_arrays(y_true, y_pred)
+    n = np.asarray(naive, dtype=np.float64).ravel()
+    nonzero = y != 0
+    mape = float(np.mean(np.abs((y[nonzero] - p[nonzero]) / y[nonzero]))) if nonzero.any() else None
+    covered = ~np.isnan(n)
+    out: dict[str, Any] = {"mape": mape, "mape_rows": int(nonzero.sum()), "naive_rows": int(covered.sum()),
+                           "naive_rmse": None, "naive_mae": None, "rmse_on_naive_rows": None,
+                           "error_ratio_to_naive": None}
+    if covered.any():
+        naive_rmse = float(np.sqrt(np.mean((y[covered] - n[covered]) ** 2)))
+        model_rmse = float(np.sqrt(np.mean((y[covered] - p[covered]) ** 2)))
+        out.update(naive_rmse=naive_rmse, naive_mae=float(np.mean(np.abs(y[covered] - n[covered]))),
+                   rmse_on_naive_rows=model_rmse,
+                   error_ratio_to_naive=model_rmse / naive_rmse if naive_rmse else None)
+    return out
+
+
 # --------------------------------------------------------------------------------------------- credit metrics
 
 

@@ -85,7 +85,7 @@ class ScoringModel:
         features: Sequence[str],
         feature_types: Mapping[str, str],
         categorical: Mapping[str, Sequence[str]],
-        threshold: float,
+        threshold: float | None,
         positive_label: Any,
         target: str,
         metadata: Mapping[str, Any] | None = None,
@@ -97,7 +97,7 @@ class ScoringModel:
         self.features: list[str] = list(features)
         self.feature_types: dict[str, str] = {f: feature_types[f] for f in self.features}
         self.categorical: dict[str, list[str]] = {f: list(v) for f, v in categorical.items()}
-        self.threshold = float(threshold)
+        self.threshold = float(threshold) if threshold is not None else None  # None: a regressor
         self.positive_label = positive_label
         self.target = target
         self.metadata: dict[str, Any] = dict(metadata or {})
@@ -119,6 +119,11 @@ class ScoringModel:
             self._config = dataset_config_from_dict(self.metadata["dataset_config"],
                                                     source=f"{MODEL_META_FILE} dataset_config")
         return self._config
+
+    @property
+    def is_regression(self) -> bool:
+        """A regressor predicts a number (its "score" is the prediction); a classifier has a decision threshold."""
+        return self.threshold is None
 
     @property
     def cleans(self) -> bool:
@@ -347,7 +352,10 @@ class ScoringModel:
         return np.asarray(self.booster.inplace_predict(matrix), dtype=np.float64)
 
     def predict(self, data: Any) -> np.ndarray:
-        """1 where the score reaches the decision threshold (positive label, e.g. decline), else 0."""
+        """1 where the score reaches the decision threshold (positive label, e.g. decline), else 0; a regressor's
+        predicted values."""
+        if self.threshold is None:
+            return self.predict_proba(data)
         return (self.predict_proba(data) >= self.threshold).astype(np.int64)
 
     def contributions(self, data: Any) -> pd.DataFrame:

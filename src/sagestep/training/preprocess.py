@@ -334,6 +334,8 @@ def _target_check(data: pd.DataFrame, config: DatasetConfig, names: list[str],
     if target not in data.columns:
         return _check("target_values", False, f"target column {target!r} is missing", columns=[target], files=names,
                       fix=f"add the column to the data or set target in {cfg}")
+    if config.is_regression:
+        return _numeric_target_check(data[target], config, names)
     problems, fixes = [], []
     keys = label_keys(data[target])
     unmapped = cleaning.unmapped_labels if cleaning is not None else None
@@ -368,6 +370,28 @@ def _target_check(data: pd.DataFrame, config: DatasetConfig, names: list[str],
         return _check("target_values", False, "; ".join(problems), columns=[target], files=names, fix="; ".join(fixes))
     rate = float((keys == positive).mean())
     return _check("target_values", True, f"{target} values {seen}; positive {positive!r} rate {rate:.3f}",
+                  columns=[target], files=names)
+
+
+def _numeric_target_check(values: pd.Series, config: DatasetConfig, names: list[str]) -> dict[str, Any]:
+    """A Regression's target: a finite number in every row."""
+    target, cfg = config.target, config.source
+    numbers = pd.to_numeric(values, errors="coerce")
+    missing = int(values.isna().sum())
+    not_numbers = int((numbers.isna() & values.notna()).sum())
+    problems, fixes = [], []
+    if missing:
+        problems.append(f"{missing} row(s) have no {target}")
+        fixes.append(f"set cleaning.unlabeled_rows: drop in {cfg} to train without them (they are counted), or "
+                     f"fill them in")
+    if not_numbers:
+        problems.append(f"{not_numbers} row(s) have a {target} that is not a number, e.g. "
+                        f"{_examples(values[numbers.isna() & values.notna()])}")
+        fixes.append(f"a Regression's target must be numeric: fix those values or the target in {cfg}")
+    if problems:
+        return _check("target_values", False, "; ".join(problems), columns=[target], files=names, fix="; ".join(fixes))
+    return _check("target_values", True, f"{target} numeric: mean {float(numbers.mean()):.4g}, "
+                                         f"min {float(numbers.min()):.4g}, max {float(numbers.max()):.4g}",
                   columns=[target], files=names)
 
 
@@ -414,8 +438,11 @@ def prepare_data(data: pd.DataFrame, config: DatasetConfig) -> pd.DataFrame:
     out = data.loc[:, list(config.prepared_columns)].copy()
     for col in config.features.numeric:
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(np.float64)
-    positive = label_text(config.positive_label)
-    out[config.target] = (label_keys(out[config.target]) == positive).astype(np.int64)
+    if config.is_regression:
+        out[config.target] = pd.to_numeric(out[config.target], errors="coerce").astype(np.float64)
+    else:
+        positive = label_text(config.positive_label)
+        out[config.target] = (label_keys(out[config.target]) == positive).astype(np.int64)
     return out.reset_index(drop=True)
 
 
@@ -434,6 +461,13 @@ def load_prepared(source: str | Path, config: DatasetConfig) -> pd.DataFrame:
     for col in config.features.numeric:
         data[col] = pd.to_numeric(data[col], errors="coerce").astype(np.float64)
     target = data[config.target]
+    if config.is_regression:
+        numbers = pd.to_numeric(target, errors="coerce")
+        if bool(numbers.isna().any()):
+            raise DataError(f"{files[0]}: {config.target} must hold a number in every row (preprocess output); "
+                            f"found {_examples(target[numbers.isna()])}")
+        data[config.target] = numbers.astype(np.float64)
+        return data
     if not set(pd.unique(target.dropna())) <= {0, 1} or bool(target.isna().any()):
         raise DataError(f"{files[0]}: {config.target} must hold 0/1 labels (preprocess output); "
                         f"found {_examples(target)}")
@@ -449,7 +483,7 @@ class Splits:
     train: pd.DataFrame
     validation: pd.DataFrame
     test: pd.DataFrame
-    method: str  # "stratified" or "time"
+    method: str  # "stratified", "time" or "random" (a Regression without event time)
 
     def items(self) -> list[tuple[str, pd.DataFrame]]:
         return [("train", self.train), ("validation", self.validation), ("test", self.test)]
@@ -472,6 +506,12 @@ def split_data(data: pd.DataFrame, config: DatasetConfig) -> Splits:
         validation = ordered.iloc[n - n_val - n_test: n - n_test]
         test = ordered.iloc[n - n_test:]
         splits = Splits(train, validation, test, "time")
+    elif config.is_regression:
+        rng = np.random.default_rng(config.split.seed)
+        order = rng.permutation(n)
+        test_idx, val_idx = np.sort(order[:n_test]), np.sort(order[n_test:n_test + n_val])
+        train_idx = np.sort(order[n_test + n_val:])
+        return Splits(data.iloc[train_idx], data.iloc[val_idx], data.iloc[test_idx], "random")
     else:
         from sklearn.model_selection import train_test_split  # here: jobs that only read prepared data skip sklearn
 
@@ -485,7 +525,7 @@ def split_data(data: pd.DataFrame, config: DatasetConfig) -> Splits:
                             f"({config.source})") from None
         splits = Splits(train.sort_index(), validation.sort_index(), test.sort_index(), "stratified")
     for name, part in splits.items():
-        if part[config.target].nunique() < 2:
+        if not config.is_regression and part[config.target].nunique() < 2:
             raise DataError(f"the {name} split holds one class only ({splits.method} split of {n} rows); provide "
                             f"more rows or change split fractions in {config.source}")
     return splits

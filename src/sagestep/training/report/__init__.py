@@ -79,6 +79,7 @@ def execution_from_gate_record(gate_record: Mapping[str, Any]) -> dict[str, Any]
         "DataS3Uri": gate_record.get("DataS3Uri"),
         "DatasetConfigS3Uri": gate_record.get("DatasetConfigS3Uri"),
         "Algorithm": algorithm,
+        **({"Tuning": gate_record["Tuning"]} if isinstance(gate_record.get("Tuning"), Mapping) else {}),
     }
     execution = {
         "executionArn": arn or None,
@@ -101,8 +102,10 @@ def run_summary(run_dir: Path, gate_record: Mapping[str, Any]) -> dict[str, Any]
     report = run.get("validation_report") or {}
     cleaning = report.get("cleaning") or {}
     outputs = (run.get("manifest") or {}).get("outputs") or {}
-    metrics = {k: summary.get(k) for k in ("auc", "ks", "gini", "accuracy", "precision", "recall", "f1", "brier")
+    metrics = {k: summary.get(k) for k in ("auc", "ks", "gini", "accuracy", "precision", "recall", "f1", "brier",
+                                           "rmse", "mae", "r2", "mape", "naive_rmse", "error_ratio_to_naive")
                if summary.get(k) is not None}
+    tuning = gate_record.get("Tuning") if isinstance(gate_record.get("Tuning"), Mapping) else None
     return {
         "version": 1,
         "execution_arn": gate_record.get("ExecutionArn"),
@@ -119,6 +122,9 @@ def run_summary(run_dir: Path, gate_record: Mapping[str, Any]) -> dict[str, Any]
         "report": gate.get("ReportS3Uri"),
         "data": gate_record.get("DataS3Uri"),
         "dataset_config": gate_record.get("DatasetConfigS3Uri"),
+        **({"tuning": {"tuning_job_arn": tuning.get("TuningJobArn"), "trials": len(tuning.get("Trials") or []),
+                       "best_training_job": gate_record.get("TrainingJobName"),
+                       "hyperparameters": gate_record.get("HyperParameters")}} if tuning else {}),
     }
 
 

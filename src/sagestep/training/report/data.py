@@ -300,7 +300,8 @@ def roc_points(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, fl
     fps = last + 1 - tps
     tpr = np.r_[0.0, tps / tps[-1]]
     fpr = np.r_[0.0, fps / fps[-1]]
-    return fpr, tpr, float(np.trapezoid(tpr, fpr))
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed it; the job image has numpy 1.26
+    return fpr, tpr, float(trapezoid(tpr, fpr))
 
 
 def _labels(y: np.ndarray, s: np.ndarray, threshold: float) -> tuple[float, float]:
@@ -328,7 +329,14 @@ def _gate_section(view: ExecutionView, config: Mapping[str, Any] | None) -> dict
     gate = view.gate
     thresholds = (config or {}).get("thresholds") or {}
     criteria = []
-    if thresholds:
+    if thresholds and "naive_lag_days" in thresholds:
+        criteria = [
+            ("Naive forecast", f"test RMSE at most {fmt_stat(thresholds.get('max_error_ratio_to_naive'))} × the naive "
+                               f"seasonal forecast's (the target {thresholds.get('naive_lag_days')} days earlier)"),
+            ("Champion", f"candidate RMSE at most the approved champion's × (1 + {fmt_stat(thresholds.get('champion_margin'))})"),
+            ("Data checks", "every check of the validation report passed"),
+        ]
+    elif thresholds:
         band = thresholds.get("disparate_impact") or [None, None]
         criteria = [
             ("Test AUC", f"at least {fmt(thresholds.get('min_auc'), 2)}"),
@@ -519,6 +527,8 @@ def _fairness_section(run: RunFiles) -> dict[str, Any]:
     bias = run.get("bias")
     if not isinstance(bias, Mapping) or not isinstance(bias.get("attributes"), list):
         return _section(run.missing(RUN_FILES["bias"]))
+    if bias.get("problem_type") == "Regression":
+        return _section(f"Not applicable: {bias.get('note', 'a regressor makes no decisions about people')}.")
     low, high = (list(bias.get("disparate_impact_bounds") or [0.8, 1.25]) + [0.8, 1.25])[:2]
     low, high = float(low), float(high)
     rows = []
@@ -728,6 +738,77 @@ def _dig(document: Any, *keys: str) -> Any:
     return document
 
 
+def _regression_sections(run: RunFiles, config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A regressor's performance: predicted vs actual, residuals over time (beside the naive seasonal forecast's),
+    and the Model Monitor regression metrics with their constraints."""
+    evaluation = run.get("evaluation") or {}
+    metrics = evaluation.get("regression_metrics") or {}
+    extras = evaluation.get("regression_extras") or {}
+    constraints = (run.get("constraints") or {}).get("regression_constraints") or {}
+    target = str((config or {}).get("target") or "target")
+    out: dict[str, Any] = {}
+    scores = run.scores
+    if scores is not None:
+        y, p = scores["label"].to_numpy(dtype=np.float64), scores["score"].to_numpy(dtype=np.float64)
+        out["actual"] = _section(None, image=figures.predicted_vs_actual_plot(y, p, target), source=SCORES_FILE)
+        if "time" in scores.columns:
+            naive = scores["naive"].to_numpy(dtype=np.float64) if "naive" in scores.columns else None
+            order = np.argsort(pd.to_datetime(scores["time"], errors="coerce").to_numpy(), kind="stable")
+            image = figures.residuals_over_time_plot(scores["time"].to_numpy()[order], (y - p)[order],
+                                                     (y - naive)[order] if naive is not None else None)
+            out["residuals"] = _section(None, image=image)
+        else:
+            out["residuals"] = _section("Not available: the dataset has no event_time_column to order rows by.")
+    else:
+        out["actual"] = out["residuals"] = _section(run.missing(SCORES_FILE))
+    rows = []
+    for name in ("mae", "mse", "rmse", "r2"):
+        entry = metrics.get(name)
+        if not isinstance(entry, Mapping):
+            continue
+        constraint = constraints.get(name) or {}
+        op = {"LessThanThreshold": "≥", "GreaterThanThreshold": "≤"}.get(constraint.get("comparison_operator"), "")
+        rows.append({"name": name, "value": fmt(entry.get("value")), "std": fmt(entry.get("standard_deviation")),
+                     "constraint": f"{op} {fmt(constraint.get('threshold'))}" if constraint else ""})
+    naive = {"rmse": fmt(extras.get("naive_rmse")), "mae": fmt(extras.get("naive_mae")),
+             "ratio": fmt(extras.get("error_ratio_to_naive"), 3), "rows": extras.get("naive_rows"),
+             "mape": pct(extras.get("mape")) if extras.get("mape") is not None else "—"}
+    out["metrics"] = _section(None if rows else run.missing(RUN_FILES["evaluation"]), rows=rows, naive=naive)
+    return out
+
+
+def _regression_cards(run: RunFiles) -> list[dict[str, Any]]:
+    summary = run.get("summary") or {}
+    ratio, limit = finite_number(summary.get("error_ratio_to_naive")), finite_number(summary.get("max_error_ratio_to_naive"))
+    state = "" if ratio is None or limit is None else ("pass" if ratio <= limit else "fail")
+    return [
+        {"label": "Test RMSE", "value": fmt(finite_number(summary.get("rmse")), 3), "note": "root mean squared error", "state": ""},
+        {"label": "vs naive", "value": fmt(ratio, 3), "state": state,
+         "note": f"RMSE ÷ naive seasonal forecast's (max {fmt(limit, 2)})"},
+        {"label": "MAE", "value": fmt(finite_number(summary.get("mae")), 3), "note": "mean absolute error", "state": ""},
+        {"label": "R²", "value": fmt(finite_number(summary.get("r2")), 3), "note": "share of variance explained", "state": ""},
+        {"label": "Test rows", "value": f"{int(summary['n_test']):,}" if finite_number(summary.get("n_test")) else "—",
+         "note": "the newest rows (time-ordered split)", "state": ""},
+    ]
+
+
+def _tuning_section(view: ExecutionView) -> dict[str, Any] | None:
+    """A tuned run's trials (gate.json's Tuning): objective per trial, the best one, the chosen hyperparameters."""
+    tuning = view.section("Tuning")
+    if not tuning:
+        return None
+    trials = [t for t in tuning.get("Trials") or [] if isinstance(t, Mapping)]
+    best = view.section("Training").get("JobName")
+    metric = next((t.get("MetricName") for t in trials if t.get("MetricName")), "objective")
+    return _section(
+        None, arn=tuning.get("TuningJobArn"), image=figures.tuning_trials_plot(trials, str(metric), best) if trials else None,
+        best=best, metric=metric,
+        trials=[{"name": t.get("TrainingJobName"), "status": t.get("Status"), "objective": fmt(t.get("Objective"), 4),
+                 "best": t.get("TrainingJobName") == best,
+                 "values": " ".join(f"{k}={v}" for k, v in sorted((t.get("TunedHyperParameters") or {}).items())),
+                 "failure": t.get("FailureReason") or ""} for t in trials])
+
+
 def build_context(run: RunFiles, view: ExecutionView) -> dict[str, Any]:
     """Everything the template shows, as plain values (numbers already formatted, images as data URIs)."""
     config = run.get("dataset_config")
@@ -737,8 +818,9 @@ def build_context(run: RunFiles, view: ExecutionView) -> dict[str, Any]:
                                finite_number(meta.get("threshold")), finite_number(_dig(config, "thresholds", "decision_threshold"))))
     dataset = _first(_dig(config, "name"), summary.get("dataset"), _dig(run.get("manifest"), "dataset"))
     algorithm = _first(summary.get("algorithm"), meta.get("algorithm"), view.input.get("Algorithm"))
+    regression = _dig(config, "problem_type") == "Regression"
     try:
-        performance = _performance_sections(run, threshold, config)
+        performance = {} if regression else _performance_sections(run, threshold, config)
     except SHAPE_ERRORS as exc:
         note = _section(_shape_note([SCORES_FILE, RUN_FILES["evaluation"]], exc))
         performance = {name: note for name in ("roc", "distribution", "calibration", "quality")}
@@ -755,7 +837,11 @@ def build_context(run: RunFiles, view: ExecutionView) -> dict[str, Any]:
         "cause": cause if show_error else None,
         "failed_state": view.failed_state,
         "verdict": _verdict(view),
-        "cards": _guarded(lambda: _cards(run), [RUN_FILES["summary"], RUN_FILES["evaluation"]], []),
+        "cards": _guarded(lambda: _regression_cards(run) if regression else _cards(run),
+                          [RUN_FILES["summary"], RUN_FILES["evaluation"]], []),
+        "regression": _guarded(lambda: _regression_sections(run, config), [SCORES_FILE, RUN_FILES["evaluation"]],
+                               {}) if regression else None,
+        "tuning": _guarded(lambda: _tuning_section(view), ["gate/gate.json"], None),
         "threshold": f"{threshold:g}" if threshold is not None else None,
         "gate": _guarded(lambda: _gate_section(view, config), ["the execution record"], EMPTY_GATE),
         **performance,

@@ -189,3 +189,49 @@ def di_gauge_svg(value: float | None, low: float, high: float, width: int = 120,
                      f"<title>DI {value:.3f}</title></circle>")
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def predicted_vs_actual_plot(y: np.ndarray, p: np.ndarray, target: str) -> str:
+    lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
+    with _figure(5.4, 4.2) as fig:
+        ax = fig.add_subplot()
+        ax.plot([lo, hi], [lo, hi], ls="--", lw=1, color="#9ca3af", label="perfect prediction")
+        ax.scatter(y, p, s=9, color=BLUE, alpha=0.45, edgecolor="none", label=f"test rows (n={y.size})")
+        ax.set_xlabel(f"actual {target}")
+        ax.set_ylabel(f"predicted {target}")
+        ax.legend(loc="upper left")
+        return _png(fig)
+
+
+def residuals_over_time_plot(times: Sequence[Any], residuals: np.ndarray, naive_residuals: np.ndarray | None) -> str:
+    import pandas as pd
+
+    when = pd.to_datetime(pd.Series(list(times)), errors="coerce").to_numpy()
+    with _figure(11.2, 3.6) as fig:
+        ax = fig.add_subplot()
+        ax.axhline(0, color=INK, lw=1)
+        if naive_residuals is not None and np.isfinite(naive_residuals).any():
+            ax.plot(when, naive_residuals, lw=0.9, color="#9ca3af", label="naive seasonal forecast")
+        ax.plot(when, residuals, lw=1.1, color=BLUE, label="model")
+        ax.set_ylabel("actual − predicted")
+        ax.legend(loc="upper left")
+        return _png(fig)
+
+
+def tuning_trials_plot(trials: Sequence[Mapping[str, Any]], metric: str, best: str | None) -> str:
+    with _figure(11.2, 3.6) as fig:
+        ax = fig.add_subplot()
+        done = [(i + 1, t["Objective"]) for i, t in enumerate(trials) if isinstance(t.get("Objective"), int | float)]
+        failed = [i + 1 for i, t in enumerate(trials) if not isinstance(t.get("Objective"), int | float)]
+        if done:
+            ax.plot([x for x, _ in done], [v for _, v in done], "o-", color=BLUE, lw=1, ms=6, label="trial objective")
+        for x, value in done:
+            if best is not None and trials[x - 1].get("TrainingJobName") == best:
+                ax.scatter([x], [value], s=120, color=GREEN, zorder=5, label="best trial (registered)")
+        if failed:
+            floor = min((v for _, v in done), default=0.0)
+            ax.scatter(failed, [floor] * len(failed), marker="x", s=60, color=RED, label="failed trial (no objective)")
+        ax.set_xlabel("trial (in creation order)")
+        ax.set_ylabel(metric)
+        ax.legend(loc="lower right")
+        return _png(fig)
