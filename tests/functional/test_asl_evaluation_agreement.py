@@ -72,7 +72,10 @@ def live_model(capture_files: int) -> dict[str, Any]:
     return lambda_payload({"ModelPackageArn": PACKAGE, "BaselineS3Uri": "s3://artifacts/runs/r1/baseline/",
                            "EvaluationS3Uri": "s3://artifacts/runs/r1/evaluation/", "DatasetConfigS3Uri": "s3://artifacts/runs/r1/preprocess/config/",
                            "ModelDataUrl": "s3://artifacts/runs/r1/train/model.tar.gz", "CaptureFiles": capture_files,
-                           "ProblemType": "BinaryClassification"})
+                           "ProblemType": "BinaryClassification",
+                           # the live package's lineage, what a retraining reads (issue 15)
+                           "RetrainDataS3Uri": "s3://data/datasets/credit_data/", "RetrainDatasetConfigS3Uri":
+                           "s3://data/configs/credit_data.yaml", "RetrainAlgorithm": "lightgbm"})
 
 
 def merged_labels(count: int) -> dict[str, Any]:
@@ -84,7 +87,9 @@ def report(violations: int, retrain: bool) -> dict[str, Any]:
                            "Retrain": retrain, "RetrainReason": "last retraining 30 h ago" if retrain else "cooldown: retrained 2 h ago"})
 
 
-MONITORED = {"Find the live model": live_model(3), "Merge ground truth": merged_labels(120)}
+MONITORED = {"Find the live model": live_model(3), "Merge ground truth": merged_labels(120),
+             # the hourly input monitors every model line of the stack: one here
+             "List model lines": {"ModelPackageGroupSummaryList": [{"ModelPackageGroupName": "${ModelLinePrefix}credit-data"}]}}
 
 
 def endpoint_on(config_of: Callable[[Any], str], status: str = "InService") -> Callable[[Any], dict[str, Any]]:
@@ -92,18 +97,42 @@ def endpoint_on(config_of: Callable[[Any], str], status: str = "InService") -> C
     return lambda state_input: {"EndpointStatus": status, "EndpointConfigName": config_of(state_input), "FailureReason": "alarm"}
 
 
-APPROVED = {"ModelApprovalStatus": "Approved"}
+APPROVED = {"ModelApprovalStatus": "Approved", "ModelPackageGroupName": "${ModelLinePrefix}credit-data"}
 NEW_CONFIG: Callable[[Any], str] = lambda i: i["Names"]["Config"]  # noqa: E731
-DEPLOYED = {"Describe package": APPROVED, "Find endpoint": {"Endpoints": [{"EndpointName": "another-endpoint"}]}, "Check endpoint": endpoint_on(NEW_CONFIG),
-            "Smoke test": lambda_payload({"Passed": True, "Reasons": [], "LatencyP50Ms": 12.5})}
-ENDPOINT_EXISTS = {"Find endpoint": {"Endpoints": [{"EndpointName": "${EndpointName}", "EndpointStatus": "InService"}]},
-                   "Read current config": {"EndpointConfigName": "${EndpointName}-previous", "EndpointStatus": "InService"}}
+def newest(arn: str) -> dict[str, Any]:
+    return {"ModelPackageSummaryList": [{"ModelPackageArn": arn}]}
 
-LIVE = {"Describe live endpoint": {"EndpointStatus": "InService", "EndpointConfigName": "${EndpointName}-v1"},
+
+def busy_once(config_of: Callable[[Any], str]) -> Callable[[Any], dict[str, Any]]:
+    """Another deployment updates the endpoint at the first look; then `config_of` serves."""
+    return lambda i: ({"EndpointStatus": "Updating", "EndpointConfigName": "other"} if i["Names"]["BusyChecks"] == 0
+                      else {"EndpointStatus": "InService", "EndpointConfigName": config_of(i)})
+
+
+def endpoint_found_after_waiting(state_input: Any) -> dict[str, Any]:
+    """No endpoint at the first look (another delivery is creating it); there after waiting."""
+    found = state_input["Names"]["BusyChecks"] > 0
+    return {"Endpoints": [{"EndpointName": "${ModelLinePrefix}credit-data" if found else "another-endpoint", "EndpointStatus": "InService"}]}
+
+
+EXISTS_ALREADY = TaskStub(error="SageMaker.AmazonSageMakerException", cause="Cannot create already existing endpoint (Service: AmazonSageMaker)")
+SMOKE_FAILED = lambda_payload({"Passed": False, "Reasons": ["p50 latency 900 ms > 500 ms"], "LatencyP50Ms": 900})
+DEPLOYED = {"Describe package": APPROVED, "Find newest approved": newest(PACKAGE), "Find newest again": newest(PACKAGE),
+            "Find endpoint": {"Endpoints": [{"EndpointName": "another-endpoint"}]}, "Check endpoint": endpoint_on(NEW_CONFIG),
+            "Smoke test": lambda_payload({"Passed": True, "Reasons": [], "LatencyP50Ms": 12.5})}
+ENDPOINT_EXISTS = {"Find endpoint": {"Endpoints": [{"EndpointName": "${ModelLinePrefix}credit-data", "EndpointStatus": "InService"}]},
+                   "Read current config": {"EndpointConfigName": "${ModelLinePrefix}credit-data-previous", "EndpointStatus": "InService"}}
+
+LIVE = {"Find model line": {"ModelPackageGroupName": "${ModelLinePrefix}credit-data",
+                           "CustomerMetadataProperties": {"DatasetConfigS3Uri": "s3://data/configs/credit_data.yaml"}},
+        "Describe live endpoint": {"EndpointStatus": "InService", "EndpointConfigName": "${ModelLinePrefix}credit-data-v1"},
         "Find champion package": {"Tags": [{"Key": "sagestep:model-package", "Value": PACKAGE}]},
-        "Plan test": lambda_payload({"NMax": 2000, "Looks": 3, "Boundaries": [3.7, 2.5, 2.0], "NChampion": 1000, "NChallenger": 1000}),
+        "Plan test": lambda_payload({"NMax": 2000, "Looks": 3, "MaxLooks": 6, "Boundaries": [3.7, 2.5, 2.0], "MinPairs": 30,
+                                     "NChampion": 1000, "NChallenger": 1000}),
         "Check A/B endpoint": endpoint_on(NEW_CONFIG),
         "Merge variant": merged_labels(400),
+        "Prepare replay": lambda_payload({"Count": 400, "InputS3Uri": "s3://artifacts/ab/replay/in/",
+                                          "OutputS3Uri": "s3://artifacts/ab/replay/out/"}),
         "Check final endpoint": endpoint_on(lambda i: i["Outcome"]["Config"])}
 
 
@@ -112,7 +141,8 @@ def decide(final: str) -> Callable[[Any], dict[str, Any]]:
     def payload(state_input: Any) -> dict[str, Any]:
         look = state_input["Test"]["Look"]
         return lambda_payload({"Decision": "continue" if look < 2 else final, "Reasons": [f"look {look}: z 2.8 beyond 2.5"],
-                               "EvidenceS3Uri": f"s3://artifacts/ab/evidence/look-{look}.json", "Look": look})
+                               "EvidenceS3Uri": f"s3://artifacts/ab/evidence/look-{look}.json", "Look": look,
+                               "EndReason": "boundary crossed" if look >= 2 else ""})
     return payload
 
 
@@ -130,19 +160,41 @@ SCENARIOS: dict[str, dict[str, dict[str, Override]]] = {
         "empty-window": {"Find the live model": live_model(0), "Merge ground truth": merged_labels(0), "Report": report(0, retrain=False)},
         "nothing-to-monitor": {"Find the live model": TaskStub(error="NothingToMonitor", cause="no DriftCheckBaselines")},
         "check-job-failed": {**MONITORED, "Data quality": job_failed("ProcessingJobStatus", "ProcessingJobName")},
+        "report-function-error": {**MONITORED, "Report": TaskStub(error="Lambda.Unknown", cause="the function timed out")},
+        "listing-failed": {**MONITORED, "Report": report(0, retrain=False), "List model lines": TaskStub(error="SageMaker.SageMakerException", cause="Rate exceeded")},
     },
     "BatchInferenceStateMachine": {
         "scored": {"Describe package": APPROVED},
         "not-approved": {"Describe package": {"ModelApprovalStatus": "PendingManualApproval"}},
+        "wrong-model-line": {"Describe package": {"ModelApprovalStatus": "Approved", "ModelPackageGroupName": "someone-elses-group"}},
         "transform-failed": {"Describe package": APPROVED, "Score batch": job_failed("TransformJobStatus", "TransformJobName")},
     },
     "DeploymentStateMachine": {
         "first-deployment": DEPLOYED,
-        "blue-green-update-rolled-back": {**DEPLOYED, **ENDPOINT_EXISTS, "Check endpoint": endpoint_on(lambda i: "${EndpointName}-previous")},
+        "superseded": {**DEPLOYED, "Find newest approved": newest(PACKAGE[:-1] + "2")},
+        "already-live": {**DEPLOYED, **ENDPOINT_EXISTS, "Read current config": endpoint_on(NEW_CONFIG)},
+        "waits-for-another-update-then-live": {**DEPLOYED, **ENDPOINT_EXISTS, "Read current config": busy_once(NEW_CONFIG)},
+        "created-by-a-redelivery": {**DEPLOYED, "Create model": EXISTS_ALREADY, "Create endpoint config": EXISTS_ALREADY,
+                                    "Create endpoint": EXISTS_ALREADY, "Find endpoint": endpoint_found_after_waiting,
+                                    "Read current config": endpoint_on(NEW_CONFIG)},
+        "endpoint-stayed-busy": {**DEPLOYED, **ENDPOINT_EXISTS,
+                                 "Read current config": lambda i: {"EndpointStatus": "Updating", "EndpointConfigName": "other"}},
+        "blue-green-update-rolled-back": {**DEPLOYED, **ENDPOINT_EXISTS, "Check endpoint": endpoint_on(lambda i: "${ModelLinePrefix}credit-data-previous")},
         "new-endpoint-failed": {**DEPLOYED, "Check endpoint": endpoint_on(NEW_CONFIG, "Failed")},
-        "smoke-test-failed": {**DEPLOYED, **ENDPOINT_EXISTS,
-                              "Smoke test": lambda_payload({"Passed": False, "Reasons": ["p50 latency 900 ms > 500 ms"], "LatencyP50Ms": 900})},
+        "new-endpoint-not-deleted": {**DEPLOYED, "Check endpoint": endpoint_on(NEW_CONFIG, "Failed"),
+                                     "Delete new endpoint": TaskStub(error="SageMaker.SageMakerException", cause="Rate exceeded")},
+        "smoke-test-failed-restored": {**DEPLOYED, **ENDPOINT_EXISTS, "Smoke test": SMOKE_FAILED,
+                                       "Check before restoring": endpoint_on(NEW_CONFIG)},
+        "smoke-test-failed-previous-serves": {**DEPLOYED, **ENDPOINT_EXISTS, "Smoke test": SMOKE_FAILED,
+                                              "Check before restoring": endpoint_on(lambda i: "${ModelLinePrefix}credit-data-previous")},
+        "smoke-test-failed-another-live": {**DEPLOYED, **ENDPOINT_EXISTS, "Smoke test": SMOKE_FAILED,
+                                           "Check before restoring": endpoint_on(lambda i: "${ModelLinePrefix}credit-data-newer")},
+        "smoke-test-failed-still-updating": {**DEPLOYED, **ENDPOINT_EXISTS, "Smoke test": SMOKE_FAILED,
+                                             "Check before restoring": endpoint_on(NEW_CONFIG, "Updating")},
+        "restore-failed": {**DEPLOYED, **ENDPOINT_EXISTS, "Smoke test": SMOKE_FAILED, "Check before restoring": endpoint_on(NEW_CONFIG),
+                           "Restore previous config": TaskStub(error="SageMaker.AmazonSageMakerException", cause="in-progress")},
         "not-approved": {"Describe package": {"ModelApprovalStatus": "Rejected"}},
+        "wrong-model-line": {"Describe package": {"ModelApprovalStatus": "Approved", "ModelPackageGroupName": "someone-elses-group"}},
     },
     "ABTestStateMachine": {
         "promoted": {**LIVE, "Decide look": decide("promote")},
@@ -150,10 +202,16 @@ SCENARIOS: dict[str, dict[str, dict[str, Override]]] = {
                                               "Decide look": decide("keep")},
         "aborted-final-endpoint-failed": {**LIVE, "Decide look": decide("abort"),
                                           "Check final endpoint": endpoint_on(lambda i: i["Outcome"]["Config"], "Failed")},
-        "final-update-rolled-back": {**LIVE, "Decide look": decide("promote"), "Check final endpoint": endpoint_on(lambda i: "${EndpointName}-v1")},
-        "test-endpoint-rolled-back": {**LIVE, "Check A/B endpoint": endpoint_on(lambda i: "${EndpointName}-v1")},
+        "final-update-rolled-back": {**LIVE, "Decide look": decide("promote"), "Check final endpoint": endpoint_on(lambda i: "${ModelLinePrefix}credit-data-v1")},
+        "test-endpoint-rolled-back": {**LIVE, "Check A/B endpoint": endpoint_on(lambda i: "${ModelLinePrefix}credit-data-v1")},
         "test-endpoint-failed": {**LIVE, "Check A/B endpoint": endpoint_on(NEW_CONFIG, "Failed")},
-        "live-endpoint-not-in-service": {"Describe live endpoint": {"EndpointStatus": "Updating"}},
+        "live-endpoint-not-in-service": {**LIVE, "Describe live endpoint": {"EndpointStatus": "Updating"}},
+        "replay-not-prepared": {**LIVE, "Decide look": decide("keep"),
+                                "Prepare replay": TaskStub(error="Lambda.Unknown", cause="the function timed out")},
+        "replay-failed": {**LIVE, "Decide look": decide("keep"),
+                          "Replay with the other model": job_failed("TransformJobStatus", "TransformJobName")},
+        "challenger-not-found": {"Find model line": TaskStub(error="SageMaker.SageMakerException", cause="Model package not found")},
+        "challenger-of-another-stack": {"Find model line": {"ModelPackageGroupName": "someone-elses-group"}},
     },
 }
 
@@ -421,9 +479,13 @@ PROJECT = Project(REPO_ROOT / "template.yaml")
 WALK_BOUND = 20
 SAMPLES = {m.logical_id: m.samples for m in PROJECT.machines}
 # Each input runs the machine's first scenario; the first input runs every scenario.
+# The first sample of a machine runs every scenario, the others the first one, and these: a path only another
+# sample's input takes (the hourly input lists the model lines; the batch input names its own).
+EVERY_SAMPLE = {"listing-failed"}
 CASES = [Case(machine, sample, scenario)
          for machine, samples in SAMPLES.items() for index, (sample, _) in enumerate(samples)
-         for scenario in list(SCENARIOS.get(machine, {"synthesized": {}}))[: None if index == 0 else 1]]
+         for position, scenario in enumerate(SCENARIOS.get(machine, {"synthesized": {}}))
+         if index == 0 or position == 0 or scenario in EVERY_SAMPLE]
 
 
 @dataclasses.dataclass
@@ -436,7 +498,8 @@ class Outcome:
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory):
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("workspace"), time_scale=0.0001, parameter_overrides=BY_HAND) as rt:
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("workspace"), time_scale=0.0001,
+                      parameter_overrides={**BY_HAND, "MaxWaitAttempts": "2"}) as rt:  # bounded loops end fast
         yield rt
 
 

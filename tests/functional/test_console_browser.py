@@ -28,7 +28,7 @@ from tests.conftest import REPO_ROOT, load_event
 CHROMIUM = os.environ.get("SAGESTEP_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "console"
 DOCS = REPO_ROOT / "docs"
-ENDPOINT = "sagestep-dev-credit"
+ENDPOINT = "sagestep-dev-credit-data"
 PREFIX = "/_console"
 WAIT_MS = 180_000  # generous: live updates follow real jobs on a busy 2-core machine
 

@@ -53,7 +53,7 @@ def test_a_model_server_slow_to_start_does_not_expire_the_deployment_deadline(tm
         record = runtime.run("DeploymentStateMachine", {"ModelPackageArn": arn}, name="deploy-slow-start")
         # THEN the deployment waited for the real work and succeeded
         assert record.status == "SUCCEEDED", record.cause
-        assert runtime.client("sagemaker").describe_endpoint(EndpointName="sagestep-dev-credit")["EndpointStatus"] == "InService"
+        assert runtime.client("sagemaker").describe_endpoint(EndpointName="sagestep-dev-credit-data")["EndpointStatus"] == "InService"
 
 
 def _add(archive: tarfile.TarFile, name: str, content: bytes) -> None:
