@@ -85,6 +85,7 @@ class RuntimeHooks:
         self.busy: Callable[[], bool] | None = None
         # (state name, state input) -> the Task's stubbed result, or None to call the service
         self.task_stubs: Callable[[str, Any], TaskStub | None] | None = None
+        self.lambda_lock = threading.Lock()
 
     def task_stub(self, env: Any) -> TaskStub | None:
         if self.task_stubs is None:
