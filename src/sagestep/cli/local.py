@@ -277,9 +277,15 @@ def _cloud_banner(cloud: Any, url: str, seconds: float) -> str:
 
 def read_input(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise UserError(f"{path}: input file not found") from exc
+    except IsADirectoryError as exc:
+        raise UserError(f"--input {path}: is a directory; pass a JSON file with the execution input") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); the input must be a JSON file") from exc
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the input file ({exc.strerror})") from exc
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
 
@@ -481,19 +487,37 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_traffic(args: argparse.Namespace) -> int:
+    import math
+
     from sagestep.local.traffic import Traffic, TrafficInputError, load_rows
     from sagestep.monitoring.merge import MergeInputError, parse_iso_duration
+    from sagestep.training.config import ConfigError
 
+    if not (args.rate > 0 and math.isfinite(args.rate)):
+        raise UserError(f"--rate must be a number of requests per second greater than 0, got {args.rate:g}")
+    if args.count is not None and args.count < 1:
+        raise UserError(f"--count must be at least 1 (or left out to send every row once), got {args.count}")
     try:
         delay = parse_iso_duration(args.labels_after).total_seconds()
         rows = load_rows(args.rows, target=args.target, dataset_config=args.dataset_config)
-    except (TrafficInputError, MergeInputError) as exc:
+    except (TrafficInputError, MergeInputError, ConfigError) as exc:
         raise UserError(str(exc)) from exc
     except FileNotFoundError as exc:
         raise UserError(f"{exc.filename}: file not found") from exc
     with open_runtime(args) as runtime:
+        sagemaker = runtime.client("sagemaker")
+        try:
+            status = sagemaker.describe_endpoint(EndpointName=args.endpoint)["EndpointStatus"]
+        except sagemaker.exceptions.ClientError:
+            raise UserError(f"endpoint {args.endpoint}: no such endpoint in {args.workspace}; see `sagestep local "
+                            "endpoints`") from None
+        if status != "InService":
+            raise UserError(f"endpoint {args.endpoint} is {status}, not InService; see `sagestep local endpoints`")
         report = Traffic(runtime, args.endpoint, rows, rate=args.rate, labels_after=delay, labels=args.labels).send(
             count=args.count or len(rows.instances)
         )
     print(json.dumps(report.to_dict()))
-    return 0 if report.sent > report.errors else 1
+    if report.errors:
+        print(f"error: {report.errors} of {report.sent} request(s) to {args.endpoint} failed (last: {report.last_error}); "
+              "labels were written only for the requests scored; see `sagestep local endpoints`", file=sys.stderr)
+    return 0 if not report.errors else 1
