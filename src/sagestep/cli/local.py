@@ -354,6 +354,8 @@ def short_cause(cause: str, limit: int = 400) -> str:
             if name:
                 first = str(message).strip().splitlines()[0] if str(message).strip() else str(message)
                 return _shorten(f"{name} {status}: {first}", limit) + "  (full job request: sagestep local history)"
+            if "errorMessage" in job:  # a Lambda function's error: its type and message (the stack is in the history)
+                return _shorten(f"{job.get('errorType', 'Error')}: {job['errorMessage']}", limit)
     lines = [line for line in cause.strip().splitlines() if line.strip()]
     return _shorten(lines[0] if lines else cause, limit)
 
