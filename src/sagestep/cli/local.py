@@ -428,7 +428,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                         "InvalidName": "; use 1-80 letters, digits, '-' or '_'"}.get(error.get("Code", ""), "")
                 raise UserError(f"{what}: {error.get('Code')}: {error.get('Message')}{hint}") from None
             print(f"started {arn}", flush=True)
-            record = runtime.wait(arn, on_event=reporter.on_event, on_tick=reporter.on_tick)
+            try:
+                record = runtime.wait(arn, on_event=reporter.on_event, on_tick=reporter.on_tick)
+            except KeyboardInterrupt:
+                name = arn.rsplit(":", 1)[-1]
+                goes_on = "goes on in the local cloud" if runtime.cloud is None else "is stopped with this command's cloud"
+                print(f"interrupted: execution {name} {goes_on}; see it with `sagestep local history {name} --workspace "
+                      f"{args.workspace}`" + (f", stop it with `aws stepfunctions stop-execution --execution-arn {arn}`"
+                                              if runtime.cloud is None else ""), file=sys.stderr)
+                raise
             if record.status != "SUCCEEDED":
                 print(f"error: {record.error}", file=sys.stderr)
                 print(f"cause: {short_cause(str(record.cause or ''), limit=2000)}", file=sys.stderr)

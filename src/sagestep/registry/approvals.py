@@ -1,7 +1,9 @@
 """Approve or reject model packages with an append-only approval history, and list a group's packages.
 
-Each decision adds numbered entries to the package's CustomerMetadataProperties (`Approved1By`/`Approved1At`/
-`Approved1Reason`, `Rejected2By`, ...: entries already there are never rewritten), updates the latest decision of its
+Each decision adds entries to the package's CustomerMetadataProperties under its own key, numbered by the microsecond
+it was taken (`Approved<n>By`/`Approved<n>At`/`Approved<n>Reason`, `Rejected<n>By`, ...): entries already there are
+never rewritten, and two reviewers deciding at the same moment from two clients both stay (UpdateModelPackage merges
+keys; a shared counter would let the later one replace the earlier). It also updates the latest decision of its
 kind (`ApprovedBy`/`ApprovedAt`/`ApprovedReason`, or the Rejected* ones) and the ApprovalDescription, so the SageMaker
 Model Registry keeps who decided, when and why with the model for as long as the model exists. A reason is at most
 REASON_LIMIT characters (SageMaker's limit for one metadata value; never cut). Rejecting the package an endpoint
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shlex
+import time
 from typing import Any
 
 DECISIONS = {"approve": "Approved", "reject": "Rejected"}
@@ -28,7 +31,7 @@ class ApprovalError(ValueError):
 
 
 def decision_count(props: dict[str, str]) -> int:
-    return max((int(m[2]) for m in map(_NUMBERED.fullmatch, props) if m), default=0)
+    return sum(1 for key in props if _NUMBERED.fullmatch(key))
 
 
 def serving_endpoint(sagemaker: Any, package: dict[str, Any]) -> str | None:
@@ -77,11 +80,11 @@ def decide(sagemaker: Any, package_arn: str, decision: str, by: str, reason: str
     except sagemaker.exceptions.ClientError as exc:
         raise ApprovalError(f"{package_arn}: no such model package ({exc.response['Error']['Message']}); see `sagestep models list`") from exc
     props = package.get("CustomerMetadataProperties") or {}
-    number = decision_count(props) + 1
+    number = time.time_ns() // 1000  # unique per decision, in time order (see the module's docstring)
     entries = {f"{status}{number}By": by, f"{status}{number}At": stamp, f"{status}{number}Reason": reason,
                f"{status}By": by, f"{status}At": stamp, f"{status}Reason": reason}
     if len(set(props) | set(entries)) > METADATA_LIMIT:
-        raise ApprovalError(f"{package_arn}: its approval history is full ({number - 1} decisions; SageMaker keeps at most "
+        raise ApprovalError(f"{package_arn}: its approval history is full ({decision_count(props)} decisions; SageMaker keeps at most "
                             f"{METADATA_LIMIT} metadata entries per package): register a new package version to decide again")
     rollback_to = None
     endpoint = serving_endpoint(sagemaker, package) if status == "Rejected" else None
@@ -107,7 +110,7 @@ def decide(sagemaker: Any, package_arn: str, decision: str, by: str, reason: str
         "ModelPackageArn": package_arn,
         "ModelApprovalStatus": described["ModelApprovalStatus"],
         "ApprovalDescription": described.get("ApprovalDescription"),
-        "Decision": number,
+        "Decision": decision_count(described.get("CustomerMetadataProperties") or {}),
         "Endpoint": endpoint,
         "RollbackTo": rollback_to,
     }
@@ -116,14 +119,14 @@ def decide(sagemaker: Any, package_arn: str, decision: str, by: str, reason: str
 def history(package: dict[str, Any]) -> list[dict[str, str]]:
     """The package's decisions, oldest first (numbered entries only: the append-only record)."""
     props = package.get("CustomerMetadataProperties") or {}
-    rows = []
+    found = []
     for key in props:
         match = _NUMBERED.fullmatch(key)
         if match:
             kind, n = match[1], match[2]
-            rows.append({"Decision": int(n), "Status": kind, "By": props[key], "At": props.get(f"{kind}{n}At", ""),
-                         "Reason": props.get(f"{kind}{n}Reason", "")})
-    return sorted(rows, key=lambda r: r["Decision"])
+            found.append((int(n), {"Status": kind, "By": props[key], "At": props.get(f"{kind}{n}At", ""),
+                                   "Reason": props.get(f"{kind}{n}Reason", "")}))
+    return [{"Decision": i, **row} for i, (_, row) in enumerate(sorted(found, key=lambda item: item[0]), start=1)]
 
 
 def model_line_groups(sagemaker: Any, prefix: str) -> list[str]:
