@@ -81,7 +81,8 @@ def _model_artifact(credit_data, directory: Path) -> bytes:
     return tar_dir(directory)
 
 
-def register(runtime: LocalRuntime, name: str, artifact: bytes, status: str) -> str:
+def register(runtime: LocalRuntime, name: str, artifact: bytes, status: str, group: str = LINE,
+             submit_directory: str | None = None) -> str:
     from tests.functional.archives import tar_gz
 
     bucket = runtime.bucket("ArtifactsBucket")
@@ -90,11 +91,12 @@ def register(runtime: LocalRuntime, name: str, artifact: bytes, status: str) -> 
     sample = (",".join(event["FeatureNames"]) + "\n" + "\n".join(event["Rows"]) + "\n").encode()
     s3.put_object(Bucket=bucket, Key=f"reliability/{name}/model.tar.gz", Body=artifact)
     s3.put_object(Bucket=bucket, Key=f"reliability/{name}/sample_payload.tar.gz", Body=tar_gz({"sample.csv": sample}))
-    code = runtime.state_machines["TrainingStateMachine"].substitutions["CodeS3Uri"] + "sourcedir.tar.gz"
-    if LINE not in {g["ModelPackageGroupName"] for g in sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]}:
-        sagemaker.create_model_package_group(ModelPackageGroupName=LINE)
+    code = submit_directory or runtime.state_machines["TrainingStateMachine"].substitutions["CodeS3Uri"] + "sourcedir.tar.gz"
+    groups = sagemaker.list_model_package_groups(MaxResults=100)["ModelPackageGroupSummaryList"]
+    if group not in {g["ModelPackageGroupName"] for g in groups}:
+        sagemaker.create_model_package_group(ModelPackageGroupName=group)
     return sagemaker.create_model_package(
-        ModelPackageGroupName=LINE, ModelApprovalStatus=status,
+        ModelPackageGroupName=group, ModelApprovalStatus=status,
         InferenceSpecification={
             "Containers": [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
                             "ModelDataUrl": f"s3://{bucket}/reliability/{name}/model.tar.gz",
