@@ -46,7 +46,7 @@ CASES = [
     # -- data files -------------------------------------------------------------------------------------------------
     Case("data-empty-file", [], ["credit.csv", "0 rows", "provide rows"], {"data/credit.csv": "", "config/c.yaml": CONFIG}, code=1),
     Case("data-header-only", [], ["credit.csv", "0 rows", "provide rows"], {"data/credit.csv": HEAD + "\n", "config/c.yaml": CONFIG}, code=1),
-    Case("data-semicolon-delimited", [], ["credit.csv", "Status"],
+    Case("data-semicolon-delimited", [], ["credit.csv", "Status", "comma-separated"],
          {"data/credit.csv": data([r.replace(",", ";") for r in ROWS], HEAD.replace(",", ";")), "config/c.yaml": CONFIG},
          code=1),
     Case("data-truncated-mid-row", [], ["credit.csv", "fields", "cut off", "upload the whole file again"],

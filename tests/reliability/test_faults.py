@@ -47,8 +47,20 @@ def training(world: World, **changes: Any) -> dict[str, Any]:
             "DatasetConfigS3Uri": f"s3://{world.data_bucket}/configs/credit_data.yaml", **changes}
 
 
-def preprocessed(world: World) -> TaskStub:
-    return TaskStub(output={"ProcessingJobName": "stubbed-prep"})
+CREDIT = (REPO_ROOT / "data" / "credit_data" / "credit_data.csv").read_text().splitlines()
+BAD_DATA = {  # datasets/<name>/credit.csv in the data bucket, as a user would upload them
+    "reliability-semicolon": "\n".join(line.replace(",", ";") for line in CREDIT[:300]) + "\n",
+    "reliability-zero-bytes": "",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def uploads(world) -> None:
+    s3 = world.runtime.client("s3")
+    s3.put_object(Bucket=world.data_bucket, Key="configs/credit_data.yaml",
+                  Body=(REPO_ROOT / "ml" / "config" / "credit_data.yaml").read_bytes())
+    for name, text in BAD_DATA.items():
+        s3.put_object(Bucket=world.data_bucket, Key=f"datasets/{name}/credit.csv", Body=text.encode())
 
 
 TRAINED = TaskStub(output={"TrainingJobName": "stubbed-train", "ModelArtifacts": {"S3ModelArtifacts": "s3://x/model.tar.gz"},
@@ -78,6 +90,17 @@ FAULTS = [
           retried="Validate and preprocess", notice=("ServiceUnavailable",)),
     Fault("training-preprocess-job-fails", "TrainingStateMachine", training, "FAILED", "States.TaskFailed",
           ("prep-0 Failed", "s3://", "reliability-empty", "input channel is empty"), notice=("reliability-empty",)),
+    Fault("training-data-semicolon-delimited", "TrainingStateMachine",
+          lambda w: training(w, DataS3Uri=f"s3://{w.data_bucket}/datasets/reliability-semicolon/"), "FAILED",
+          "States.TaskFailed", ("prep-0 Failed", "data check", "reliability-semicolon", "save the file comma-separated",
+                                "every check: report/validation_report.json"),
+          notice=("data check",)),
+    Fault("training-data-zero-bytes", "TrainingStateMachine",
+          lambda w: training(w, DataS3Uri=f"s3://{w.data_bucket}/datasets/reliability-zero-bytes/"), "FAILED",
+          "States.TaskFailed", ("prep-0 Failed", "data check non_empty failed", "credit.csv", "0 rows")),
+    Fault("training-data-bucket-missing", "TrainingStateMachine",
+          lambda w: training(w, DataS3Uri="s3://no-such-bucket-reliability/datasets/credit_data/"), "FAILED",
+          "States.TaskFailed", ("prep-0 Failed", "bucket no-such-bucket-reliability does not exist")),
     Fault("training-train-job-fails", "TrainingStateMachine", training, "FAILED", "States.TaskFailed",
           ("train-0 Failed", "preprocess"), stubs={"Validate and preprocess": TaskStub(output={"ProcessingJobName": "p"})},
           notice=("train-0 Failed",)),
@@ -189,6 +212,13 @@ def test_injected_fault_ends_in_the_designed_state(fault: Fault, world, request)
             problems.append("no notice was sent")
         else:
             problems += [f"notice: {p}" for p in clear_message(mine[-1], fault.notice)]
+    if fault.machine == "TrainingStateMachine" and record.status == "FAILED" and "Input rejected" not in record.states_entered():
+        try:  # what the failed run wrote is marked partial, with its error
+            marker = runtime.read_json(f"s3://{world.bucket}/runs/{record.name}/FAILED.json")
+            if marker.get("Error") != record.error:
+                problems.append(f"FAILED.json says {marker.get('Error')}")
+        except Exception as exc:  # noqa: BLE001 - a missing marker is the finding
+            problems.append(f"no runs/{record.name}/FAILED.json ({type(exc).__name__})")
     if problems:
         problems.append(f"cause: {cause[:600]}; states: {record.states_entered()}")
     judge(request, fault.id, FAULT, DESIGNED, problems, [], world.usable())

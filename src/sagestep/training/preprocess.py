@@ -189,7 +189,12 @@ def check_and_clean(tables: Mapping[str, pd.DataFrame], config: DatasetConfig) -
     missing_by_file = {n: [c for c in config.required_columns if c not in t.columns] for n, t in tables.items()}
     missing_by_file = {n: m for n, m in missing_by_file.items() if m}
     missing_cols = sorted({c for m in missing_by_file.values() for c in m})
-    detail = "; ".join(f"{n} has no column {m}" for n, m in missing_by_file.items()) or (
+    def _delimiter_hint(name: str) -> str:
+        columns = list(tables[name].columns)
+        odd = next((d for d in (";", "\t", "|") if len(columns) == 1 and d in str(columns[0])), None)
+        return f" (its header is one field holding {odd!r}: save the file comma-separated)" if odd else ""
+
+    detail = "; ".join(f"{n} has no column {m}{_delimiter_hint(n)}" for n, m in missing_by_file.items()) or (
         f"all {len(config.required_columns)} configured columns present"
     )
     checks.append(_check(
