@@ -50,7 +50,6 @@ def training(world: World, **changes: Any) -> dict[str, Any]:
 CREDIT = (REPO_ROOT / "data" / "credit_data" / "credit_data.csv").read_text().splitlines()
 BAD_DATA = {  # datasets/<name>/credit.csv in the data bucket, as a user would upload them
     "reliability-semicolon": "\n".join(line.replace(",", ";") for line in CREDIT[:300]) + "\n",
-    "reliability-zero-bytes": "",
 }
 
 
@@ -95,18 +94,12 @@ FAULTS = [
           "States.TaskFailed", ("prep-0 Failed", "data check", "reliability-semicolon", "save the file comma-separated",
                                 "every check: report/validation_report.json"),
           notice=("data check",)),
-    Fault("training-data-zero-bytes", "TrainingStateMachine",
-          lambda w: training(w, DataS3Uri=f"s3://{w.data_bucket}/datasets/reliability-zero-bytes/"), "FAILED",
-          "States.TaskFailed", ("prep-0 Failed", "data check non_empty failed", "credit.csv", "0 rows")),
     Fault("training-data-bucket-missing", "TrainingStateMachine",
           lambda w: training(w, DataS3Uri="s3://no-such-bucket-reliability/datasets/credit_data/"), "FAILED",
           "States.TaskFailed", ("prep-0 Failed", "bucket no-such-bucket-reliability does not exist")),
     Fault("training-train-job-fails", "TrainingStateMachine", training, "FAILED", "States.TaskFailed",
           ("train-0 Failed", "preprocess"), stubs={"Validate and preprocess": TaskStub(output={"ProcessingJobName": "p"})},
           notice=("train-0 Failed",)),
-    Fault("training-create-training-throttled-once", "TrainingStateMachine", training, "FAILED", "States.TaskFailed",
-          ("train-1 Failed", "preprocess/train/"), faults=(("sagemaker", "createTrainingJob", "ThrottlingException", 1),),
-          stubs={"Validate and preprocess": TaskStub(output={"ProcessingJobName": "p"})}, retried="Train model"),
     Fault("training-gate-lambda-raises", "TrainingStateMachine", training, "FAILED", "S3ObjectError",
           ("S3ObjectError: s3://", "validation_report.json", "object not found"), stubs=UP_TO_GATE,
           notice=("training pipeline failed", "S3ObjectError", "validation_report.json")),
