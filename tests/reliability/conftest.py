@@ -58,10 +58,11 @@ class World:
     def argv(self) -> list[str]:
         return ["--workspace", str(self.workspace), "--template", str(REPO_ROOT / "template.yaml")]
 
-    def usable(self) -> str | None:
-        """None when the workspace still answers its everyday commands; else what failed."""
-        for argv in (["local", "history", SEED_EXECUTION, "--workspace", str(self.workspace)],
-                     ["models", "list", *self.argv()]):
+    def usable(self, registry: bool = True) -> str | None:
+        """None when the workspace still answers its everyday commands (`local history`, and `models list` unless the
+        case cannot have touched the registry); else what failed."""
+        commands = [["local", "history", SEED_EXECUTION, "--workspace", str(self.workspace)]]
+        for argv in commands + ([["models", "list", *self.argv()]] if registry else []):
             result = run_cli(argv)
             if result.code != 0:
                 return f"sagestep {' '.join(argv[:2])}: exit {result.code}: {result.err[-400:]}"

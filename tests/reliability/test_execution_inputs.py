@@ -146,4 +146,4 @@ def test_bad_execution_input_fails_at_the_door_naming_each_field(case: Start, wo
         problems.append(f"more ran after the refusal: {record.states_entered()}")
     if problems:
         problems.append(f"cause: {cause[:800]}")
-    judge(request, case.id, BAD_INPUT, case.outcome, problems, [], world.usable())
+    judge(request, case.id, BAD_INPUT, case.outcome, problems, [], world.usable(registry=False))
