@@ -27,7 +27,7 @@ except ImportError:  # run from a checkout without PYTHONPATH: the code bundle m
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     import sagestep
 
-from sagestep.aws.jobfiles import JobFiles, write_exit_message
+from sagestep.aws.jobfiles import MAX_EXIT_MESSAGE, JobFiles, write_exit_message
 from sagestep.training.cleaning import apply_caps, cap_summary, fit_category_caps
 from sagestep.training.config import ConfigError, DatasetConfig, find_config_file, load_dataset_config
 from sagestep.training.preprocess import (
@@ -79,10 +79,19 @@ def write_json(path: Path, document: Any) -> None:
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
-def fail(args: argparse.Namespace, message: str) -> int:
-    """The failure, first line leading: ExitMessage (one line) and stderr (everything)."""
+REPORT_POINTER = " (every check: report/validation_report.json of the run)"
+
+
+def fail(args: argparse.Namespace, message: str, report_written: bool = False) -> int:
+    """The failure, first line leading: ExitMessage (one line; when a validation report was written it ends by
+    pointing at it, the first line shortened to leave room) and stderr (everything)."""
     print(f"preprocess failed: {message}", file=sys.stderr)
-    write_exit_message(args.output_dir, message.splitlines()[0] if message else "preprocess failed")
+    first = message.splitlines()[0] if message else "preprocess failed"
+    if report_written:
+        room = MAX_EXIT_MESSAGE - len(REPORT_POINTER.encode()) - 8
+        cut = first.encode("utf-8")[:room].decode("utf-8", "ignore")
+        first = (cut if cut == first else cut.rstrip() + " …") + REPORT_POINTER
+    write_exit_message(args.output_dir, first)
     return 1
 
 
@@ -102,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out / "report" / "validation_report.json", report)
     if not report["passed"]:
         location = sources.name(args.data_dir)
-        return fail(args, failed_checks_summary(report, location))
+        return fail(args, failed_checks_summary(report, location), report_written=True)
 
     try:
         splits = split_data(prepare_data(data, config), config)

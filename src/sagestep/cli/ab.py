@@ -122,6 +122,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     merge_delay = -_seconds_signed(str(spec["MergeEndOffset"]), f"{args.input}: MergeEndOffset")
     if args.reps < 2 or args.arrival_draws < 1 or args.arrival_draws > args.reps:
         raise UserError("--reps must be at least 2 and --arrival-draws in 1..reps")
+    if not args.rate > 0:
+        raise UserError(f"--rate must be a number of requests per second greater than 0, got {args.rate:g}")
     try:
         design = inputs.design(spec, None)
         schedule = Schedule(

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from sagestep.cli import UserError
@@ -134,9 +135,13 @@ class open_runtime:  # noqa: N801 - used as `with open_runtime(args) as runtime:
         from sagestep.stack.template import TemplateError
 
         try:
-            return self.runtime.__enter__()
+            runtime = self.runtime.__enter__()
         except (CloudError, RuntimeError_, WorkspaceError, TemplateError) as exc:
             raise UserError(str(exc)) from None
+        problems = runtime.cloud.problems if runtime.cloud is not None else (runtime.remote or {}).get("problems") or []
+        for problem in problems:  # state files a crash (or a hand) damaged: the rest of the workspace still works
+            print(f"warning: {problem}", file=sys.stderr)
+        return runtime
 
     def __exit__(self, *exc: Any) -> None:
         self.runtime.__exit__(*exc)
@@ -277,9 +282,15 @@ def _cloud_banner(cloud: Any, url: str, seconds: float) -> str:
 
 def read_input(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise UserError(f"{path}: input file not found") from exc
+    except IsADirectoryError as exc:
+        raise UserError(f"--input {path}: is a directory; pass a JSON file with the execution input") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); the input must be a JSON file") from exc
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the input file ({exc.strerror})") from exc
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
 
@@ -343,6 +354,8 @@ def short_cause(cause: str, limit: int = 400) -> str:
             if name:
                 first = str(message).strip().splitlines()[0] if str(message).strip() else str(message)
                 return _shorten(f"{name} {status}: {first}", limit) + "  (full job request: sagestep local history)"
+            if "errorMessage" in job:  # a Lambda function's error: its type and message (the stack is in the history)
+                return _shorten(f"{job.get('errorType', 'Error')}: {job['errorMessage']}", limit)
     lines = [line for line in cause.strip().splitlines() if line.strip()]
     return _shorten(lines[0] if lines else cause, limit)
 
@@ -401,6 +414,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sagestep.local.runtime import RuntimeError_
     from sagestep.stack.template import TemplateError
 
+    from botocore.exceptions import ClientError
+
+    _check_asl_file(args.state_machine)
     try:
         with open_runtime(args) as runtime:
             reporter = LiveReporter(runtime)
@@ -408,8 +424,24 @@ def cmd_run(args: argparse.Namespace) -> int:
                 arn = runtime.start(args.state_machine, execution_input, name=args.name)
             except RuntimeError_ as exc:
                 raise UserError(str(exc)) from exc
+            except ClientError as exc:  # refused by Step Functions: a bad name, a reused name, a bad definition
+                error = exc.response.get("Error", {})
+                what = f"--name {args.name!r}" if error.get("Code") in ("InvalidName", "ExecutionAlreadyExists") \
+                    else args.state_machine
+                hint = {"ExecutionAlreadyExists": "; an execution name is used once per state machine (drop --name "
+                                                  "for a fresh UUID)",
+                        "InvalidName": "; use 1-80 letters, digits, '-' or '_'"}.get(error.get("Code", ""), "")
+                raise UserError(f"{what}: {error.get('Code')}: {error.get('Message')}{hint}") from None
             print(f"started {arn}", flush=True)
-            record = runtime.wait(arn, on_event=reporter.on_event, on_tick=reporter.on_tick)
+            try:
+                record = runtime.wait(arn, on_event=reporter.on_event, on_tick=reporter.on_tick)
+            except KeyboardInterrupt:
+                name = arn.rsplit(":", 1)[-1]
+                goes_on = "goes on in the local cloud" if runtime.cloud is None else "is stopped with this command's cloud"
+                print(f"interrupted: execution {name} {goes_on}; see it with `sagestep local history {name} --workspace "
+                      f"{args.workspace}`" + (f", stop it with `aws stepfunctions stop-execution --execution-arn {arn}`"
+                                              if runtime.cloud is None else ""), file=sys.stderr)
+                raise
             if record.status != "SUCCEEDED":
                 print(f"error: {record.error}", file=sys.stderr)
                 print(f"cause: {short_cause(str(record.cause or ''), limit=2000)}", file=sys.stderr)
@@ -420,6 +452,47 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.output_json.write_text(json.dumps(record.to_dict(), indent=2, default=str))
     print(f"{record.status} {record.execution_arn}")
     return 0 if record.status == "SUCCEEDED" else 1
+
+
+def _check_asl_file(state_machine: str) -> None:
+    """An ASL file given instead of a logical ID must be readable JSON with StartAt and States (said before any cloud)."""
+    path = Path(state_machine)
+    if path.suffix != ".json":
+        return
+    if not path.is_file():
+        raise UserError(f"{path}: ASL file not found; pass a logical ID of template.yaml or an existing .asl.json file")
+    try:
+        definition = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason}); an ASL file is JSON") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); fix the syntax "
+                        "(`sagestep validate` checks the template's state machines)") from None
+    if not isinstance(definition, dict) or not isinstance(definition.get("States"), dict) or "StartAt" not in definition:
+        missing = [k for k in ("StartAt", "States") if not isinstance(definition, dict) or k not in definition]
+        raise UserError(f"{path}: not a state machine definition (missing {', '.join(missing) or 'a States object'}); "
+                        "an ASL file has StartAt and States")
+    if definition["StartAt"] not in definition["States"]:
+        raise UserError(f"{path}: StartAt {definition['StartAt']!r} is not one of its States; name the first state")
+    for name, target in _transitions(definition["States"]):
+        raise UserError(f"{path}: InvalidDefinition: state {name!r} goes to {target!r}, which is not a state of its "
+                        "States (MISSING_TRANSITION_TARGET); fix the Next")
+
+
+def _transitions(states: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(state, target) for every Next, Default or Choice target that names no state of the same States block."""
+    for name, state in states.items():
+        if not isinstance(state, dict):
+            continue
+        targets = [state.get("Next"), state.get("Default")] + [c.get("Next") for c in state.get("Choices") or []
+                                                                if isinstance(c, dict)]
+        targets += [c.get("Next") for c in state.get("Catch") or [] if isinstance(c, dict)]
+        yield from ((name, t) for t in targets if isinstance(t, str) and t not in states)
+        for branch in state.get("Branches") or []:
+            yield from _transitions(branch.get("States") or {}) if isinstance(branch, dict) else ()
+        for key in ("ItemProcessor", "Iterator"):
+            if isinstance(state.get(key), dict):
+                yield from _transitions(state[key].get("States") or {})
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -486,19 +559,37 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_traffic(args: argparse.Namespace) -> int:
+    import math
+
     from sagestep.local.traffic import Traffic, TrafficInputError, load_rows
     from sagestep.monitoring.merge import MergeInputError, parse_iso_duration
+    from sagestep.training.config import ConfigError
 
+    if not (args.rate > 0 and math.isfinite(args.rate)):
+        raise UserError(f"--rate must be a number of requests per second greater than 0, got {args.rate:g}")
+    if args.count is not None and args.count < 1:
+        raise UserError(f"--count must be at least 1 (or left out to send every row once), got {args.count}")
     try:
         delay = parse_iso_duration(args.labels_after).total_seconds()
         rows = load_rows(args.rows, target=args.target, dataset_config=args.dataset_config)
-    except (TrafficInputError, MergeInputError) as exc:
+    except (TrafficInputError, MergeInputError, ConfigError) as exc:
         raise UserError(str(exc)) from exc
     except FileNotFoundError as exc:
         raise UserError(f"{exc.filename}: file not found") from exc
     with open_runtime(args) as runtime:
+        sagemaker = runtime.client("sagemaker")
+        try:
+            status = sagemaker.describe_endpoint(EndpointName=args.endpoint)["EndpointStatus"]
+        except sagemaker.exceptions.ClientError:
+            raise UserError(f"endpoint {args.endpoint}: no such endpoint in {args.workspace}; see `sagestep local "
+                            "endpoints`") from None
+        if status != "InService":
+            raise UserError(f"endpoint {args.endpoint} is {status}, not InService; see `sagestep local endpoints`")
         report = Traffic(runtime, args.endpoint, rows, rate=args.rate, labels_after=delay, labels=args.labels).send(
             count=args.count or len(rows.instances)
         )
     print(json.dumps(report.to_dict()))
-    return 0 if report.sent > report.errors else 1
+    if report.errors:
+        print(f"error: {report.errors} of {report.sent} request(s) to {args.endpoint} failed (last: {report.last_error}); "
+              "labels were written only for the requests scored; see `sagestep local endpoints`", file=sys.stderr)
+    return 0 if not report.errors else 1

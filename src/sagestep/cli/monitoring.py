@@ -121,6 +121,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     merge.set_defaults(func=run_merge)
 
 
+def _check_output(path: Path) -> None:
+    """--output is a directory the reports go to: refuse an existing file before any work (nothing is overwritten)."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--output {path}: exists and is not a directory; pass a directory for the reports")
+
+
+def _check_fraction(option: str, value: float | None, *, low: float = 0.0, high: float = 1.0) -> None:
+    if value is not None and not low <= value <= high:
+        raise UserError(f"{option} must be between {low:g} and {high:g}, got {value:g}")
+
+
 # -- baseline ------------------------------------------------------------------------------------------------------
 def run_baseline(args: argparse.Namespace) -> int:
     from sagestep.monitoring.baseline import build_baseline
@@ -130,6 +141,7 @@ def run_baseline(args: argparse.Namespace) -> int:
     from sagestep.training.config import ConfigError, load_dataset_config
 
     columns = None
+    _check_output(args.output)
     try:
         chunks = iter_chunks(args.input)
         if args.dataset_config is not None:
@@ -172,6 +184,7 @@ def run_data_quality_command(args: argparse.Namespace) -> int:
     from sagestep.monitoring.readers import ReadReport
 
     fix = f"run `sagestep baseline --input TRAIN_DATA --output {args.baseline_dir}` first"
+    _check_output(args.output)
     report = ReadReport()
     try:
         statistics = read_json(args.baseline_dir / "statistics.json", "baseline statistics", fix)
@@ -230,6 +243,11 @@ def run_model_quality_command(args: argparse.Namespace) -> int:
     from sagestep.monitoring.merged import read_merged
     from sagestep.monitoring.model_quality import ModelQualityInputError, run_model_quality
 
+    _check_output(args.output)
+    _check_fraction("--threshold", args.threshold)
+    if not args.merged.exists():
+        raise UserError(f"--merged {args.merged}: no such file or directory; pass the merged JSONL (the output of "
+                        "`sagestep merge-ground-truth`)")
     try:
         constraints = read_json(args.constraints, "model-quality constraints",
                                 "pass the model_quality_constraints.json the evaluation wrote")
@@ -237,6 +255,9 @@ def run_model_quality_command(args: argparse.Namespace) -> int:
         if not len(merged) and merged.report.malformed_lines:
             raise UserError(f"{args.merged}: no readable merged record; {merged.report.malformed_lines} malformed "
                             f"(first: {merged.report.malformed_examples[0]})")
+        if not len(merged):
+            raise UserError(f"--merged {args.merged}: no merged record (no non-empty .jsonl file); merge ground truth "
+                            "into it first (`sagestep merge-ground-truth`), or point at the right window")
         statistics, violations = run_model_quality(merged.labels, merged.scores, constraints, args.problem_type,
                                                    threshold=args.threshold, source=str(args.constraints))
     except (*_input_errors(), ModelQualityInputError) as exc:
@@ -261,6 +282,11 @@ def run_bias_command(args: argparse.Namespace) -> int:
     from sagestep.monitoring.bias_drift import BiasInputError, BiasThresholds, run_bias_attribution
     from sagestep.monitoring.merged import read_merged
 
+    _check_output(args.output)
+    _check_fraction("--threshold", args.threshold)
+    _check_fraction("--ndcg-threshold", args.ndcg_threshold)
+    _check_fraction("--di-tolerance", args.di_tolerance, high=10.0)
+    _check_fraction("--spd-tolerance", args.spd_tolerance, high=2.0)
     thresholds = BiasThresholds(ndcg_threshold=args.ndcg_threshold, di_tolerance=args.di_tolerance,
                                 spd_tolerance=args.spd_tolerance)
     fix = "pass the training evaluation output (bias.json, explainability.json) as --baseline-dir"
@@ -270,8 +296,12 @@ def run_bias_command(args: argparse.Namespace) -> int:
         explainability = read_json(args.baseline_dir / "explainability.json", "baseline explainability", fix)
         with tempfile.TemporaryDirectory() as tmp:
             if args.model.is_file():
-                with tarfile.open(args.model) as tar:
-                    tar.extractall(tmp, filter="data")
+                try:
+                    with tarfile.open(args.model) as tar:
+                        tar.extractall(tmp, filter="data")
+                except tarfile.TarError as exc:
+                    raise UserError(f"--model {args.model}: not a model.tar.gz ({exc}); pass the training job's "
+                                    "model.tar.gz or its extracted directory") from None
                 model = ScoringModel.load(tmp)
             else:
                 model = ScoringModel.load(args.model)

@@ -390,7 +390,10 @@ class LocalCloud:
     def publish_code_bundle(self, bucket: str, prefix: str) -> dict[str, str]:
         """Do locally what the CodeBundle custom resource does on deploy, from the working tree; a bundle already
         published (same content hash) is not written again."""
-        files = codebundle.collect(self.root / "ml", self.root / "src" / "sagestep")
+        try:
+            files = codebundle.collect(self.root / "ml", self.root / "src" / "sagestep")
+        except FileNotFoundError as exc:  # e.g. ml/wheels not downloaded: the project's setup, said in one line
+            raise tpl.TemplateError(str(exc)) from None
         version = codebundle.version_of(files)
         if (self.workspace.object_path(bucket, f"{prefix.strip('/')}/{version}/VERSION.json")).is_file():
             return {"S3Uri": f"s3://{bucket}/{prefix.strip('/')}/{version}/", "Version": version}

@@ -238,6 +238,13 @@ class EndpointManager:
             raise EndpointError(f"Endpoint {endpoint_name} is not InService (status {endpoint.endpoint_status}).")
         with self._lock:
             servers = self.servers.get(endpoint_name)
+            dead = {name: server.process.poll() for name, server in (servers or {}).items() if server.process.poll() is not None}
+            if dead:  # as SageMaker replaces an instance that failed its health check: the endpoint stays InService
+                self.on_change(endpoint_name, "InService (model server of " + ", ".join(
+                    f"variant {name} exited with code {code}" for name, code in sorted(dead.items())) + "; replaced)")
+                for server in servers.values():
+                    server.stop()
+                servers = None
             if servers is None:
                 servers = self._start_config(endpoint_name, endpoint.endpoint_config_name)
                 self.servers[endpoint_name] = servers
@@ -260,7 +267,11 @@ class EndpointManager:
 
     def _post(self, endpoint_name: str, variant: str, server: VariantServer, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         started = time.perf_counter()
-        status, response_headers, payload = server.post(body, headers)
+        try:
+            status, response_headers, payload = server.post(body, headers)
+        except OSError as exc:  # the server died during this request: a 5xx of its variant, as the instance failing
+            status, response_headers = 503, {"Content-Type": "text/plain"}
+            payload = f"the model server of variant {variant} did not answer ({exc}); it is replaced".encode()
         overhead_us = (time.perf_counter() - started) * 1e6
         model_us = float(response_headers.get("X-Sagestep-Model-Latency-Ms", 0) or 0) * 1000
         observed = [("Invocations", 1.0, "None"), ("Invocation4XXErrors", float(400 <= status < 500), "None"),

@@ -23,6 +23,7 @@ import datetime as dt
 import importlib
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -818,12 +819,20 @@ def _install_normalisation() -> None:
     sfn._normalise_response = _normalise_response
 
 
+# Characters Step Functions refuses in a name: whitespace, brackets, wildcards, these punctuation marks, controls.
+_INVALID_NAME = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]')
+
+
 def _install_execution_names() -> None:
     models = _module(f"{_P}.models")
     backend_cls = _attr(models, "StepFunctionsParserBackend")
     original = _attr(backend_cls, "start_execution")
 
+    from moto.stepfunctions.exceptions import InvalidName
+
     def start_execution(self: Any, state_machine_arn: str, name: str | None = None, execution_input: Any = None, trace_header: Any = None) -> Any:
+        if name is not None and (not 1 <= len(name) <= 80 or _INVALID_NAME.search(name)):
+            raise InvalidName(f"Invalid Name: '{name}'")  # as Step Functions answers: 1-80 characters, none of these
         return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
 
     backend_cls.start_execution = start_execution

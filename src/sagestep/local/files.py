@@ -22,12 +22,16 @@ def atomic_write(tmp_dir: Path, path: Path, data: bytes, durable: bool = True) -
     tmp_dir.mkdir(parents=True, exist_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        if durable:
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # e.g. the disk is full: the old file stays whole, no part is left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_state_file(path: Path) -> Any:

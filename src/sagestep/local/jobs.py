@@ -151,6 +151,10 @@ class S3Store:
             base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
         count = 0
         paginator = client.get_paginator("list_objects_v2")
+        try:
+            client.head_bucket(Bucket=bucket)
+        except client.exceptions.ClientError:
+            raise JobSpecError(f"{uri}: bucket {bucket} does not exist (check the S3Uri of the input channel)") from None
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 key = item["Key"]

@@ -320,6 +320,13 @@ def _patch_invoke_endpoint() -> None:
         return 200, reply, payload
 
     response_cls.invoke_endpoint = invoke_endpoint
+    original_setup = _attr(response_cls, "setup_class")
+
+    def setup_class(self: Any, request: Any, full_url: str, headers: Any, use_raw_body: bool = False) -> None:
+        # a request body is bytes for the model to judge (moto would decode it as UTF-8 and answer 500 on binary)
+        original_setup(self, request, full_url, headers, use_raw_body=True)
+
+    response_cls.setup_class = setup_class
 
 
 def _keep_shadow_variants(response_cls: type, ActionResult: Any) -> None:

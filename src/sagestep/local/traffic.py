@@ -45,7 +45,15 @@ class Rows:
 def load_rows(path: str | Path, target: str | None = None, dataset_config: str | Path | None = None) -> Rows:
     """Held-out rows with a 0/1 (or positive-label) target column: the run's preprocess/test/test.csv, or raw data
     with `dataset_config` telling the target, positive label and id column."""
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise TrafficInputError(f"{path}: the file is empty; pass a CSV with a header and one row per request") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise TrafficInputError(f"{path}: not a readable CSV ({type(exc).__name__}: {str(exc)[:120]}); pass a UTF-8 CSV "
+                                "with a header and one row per request") from None
+    if frame.empty:
+        raise TrafficInputError(f"{path}: a header but no rows; add the rows to send")
     positive: Any = 1
     drop: list[str] = []
     inputs: list[str] | None = None
@@ -67,6 +75,11 @@ def load_rows(path: str | Path, target: str | None = None, dataset_config: str |
     if target not in frame.columns:
         raise TrafficInputError(f"{path}: no column {target!r}; columns are {list(frame.columns)}")
     values = frame[target]
+    missing = values.isna()
+    if missing.any():
+        first = int(missing.to_numpy().nonzero()[0][0]) + 2  # the file's line: header is line 1
+        raise TrafficInputError(f"{path}: {int(missing.sum())} row(s) have no value in the label column {target!r} "
+                                f"(first on line {first}); drop them or fill in their label")
     if regression:  # a regressor's ground truth is the true value itself
         labels: list[Any] = values.astype(float).tolist()
     elif set(values.dropna().unique()) <= {0, 1}:

@@ -156,8 +156,12 @@ def read_dataset(
 
 # -- CSV / Parquet -----------------------------------------------------------------------------------------------
 def _csv_chunks(file: Path, names: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    with _open_text(file) as handle:
-        first = handle.readline()
+    try:
+        with _open_text(file) as handle:
+            first = handle.readline()
+    except UnicodeDecodeError as exc:
+        raise DataInputError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start}); pass the data as a UTF-8 CSV, "
+                             "Parquet or capture JSONL file") from None
     if not first.strip():
         return
     header = next(csv.reader([first]))

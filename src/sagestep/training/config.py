@@ -372,6 +372,9 @@ def load_dataset_config(path: str | Path, source: str | None = None) -> DatasetC
         raise ConfigError(f"{shown}: file not found; pass the path of an existing dataset config") from None
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read the file ({exc.strerror}); check its permissions") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the config as UTF-8 "
+                          "YAML or JSON") from None
     import yaml  # imported here: Lambda handlers read the resolved JSON config and need no YAML parser
 
     try:
@@ -397,8 +400,10 @@ def find_config_file(config_dir: str | Path) -> Path:
     found = sorted(p for p in config_dir.iterdir() if p.is_file() and p.suffix.lower() in CONFIG_SUFFIXES)
     if len(found) != 1:
         names = [p.name for p in found] or "none"
+        others = sorted(p.name for p in config_dir.iterdir() if p.is_file() and p not in found and not p.name.startswith("."))
+        hint = f" ({', '.join(others)}: not a config file name; rename it to .yaml)" if others and not found else ""
         raise ConfigError(
-            f"{config_dir}: expected exactly one dataset config file ({', '.join(CONFIG_SUFFIXES)}), found {names}; "
+            f"{config_dir}: expected exactly one dataset config file ({', '.join(CONFIG_SUFFIXES)}), found {names}{hint}; "
             f"leave exactly one config in this directory"
         )
     return found[0]

@@ -48,9 +48,33 @@ def list_data_files(data_dir: str | Path) -> list[Path]:
     return files
 
 
+def _cut_off_last_line(path: Path) -> str | None:
+    """Why the CSV looks cut off (its last line has fewer fields than its header and no line end), else None."""
+    with open(path, "rb") as handle:
+        header = handle.readline()
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - 65536))
+        tail = handle.read()
+    if not tail or tail.endswith(b"\n") or b"\n" not in tail:
+        return None
+    last = tail.rsplit(b"\n", 1)[1]
+    lines = tail.count(b"\n") if size <= 65536 else None
+    wanted, got = header.count(b",") + 1, last.count(b",") + 1
+    if got >= wanted:
+        return None
+    where = f"line {lines + 1}" if lines is not None else "the last line"
+    return (f"{path}: {where} has {got} of {wanted} fields and no line end: the file looks cut off (an interrupted "
+            f"upload or copy?); upload the whole file again")
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read one CSV or Parquet file; a read failure names the file."""
     path = Path(path)
+    if path.suffix.lower() == ".csv":
+        cut = _cut_off_last_line(path)
+        if cut:
+            raise DataError(cut)
     try:
         if path.suffix.lower() == ".csv":
             # low_memory=False: each column's type from the whole column (no DtypeWarning on mixed columns)
@@ -165,7 +189,12 @@ def check_and_clean(tables: Mapping[str, pd.DataFrame], config: DatasetConfig) -
     missing_by_file = {n: [c for c in config.required_columns if c not in t.columns] for n, t in tables.items()}
     missing_by_file = {n: m for n, m in missing_by_file.items() if m}
     missing_cols = sorted({c for m in missing_by_file.values() for c in m})
-    detail = "; ".join(f"{n} has no column {m}" for n, m in missing_by_file.items()) or (
+    def _delimiter_hint(name: str) -> str:
+        columns = list(tables[name].columns)
+        odd = next((d for d in (";", "\t", "|") if len(columns) == 1 and d in str(columns[0])), None)
+        return f" (its header is one field holding {odd!r}: save the file comma-separated)" if odd else ""
+
+    detail = "; ".join(f"{n} has no column {m}{_delimiter_hint(n)}" for n, m in missing_by_file.items()) or (
         f"all {len(config.required_columns)} configured columns present"
     )
     checks.append(_check(
@@ -201,15 +230,20 @@ def check_and_clean(tables: Mapping[str, pd.DataFrame], config: DatasetConfig) -
             elif col in table.columns:
                 values = table[col]
                 if values.dtype.kind in "fiub":
-                    continue
-                parsed = pd.to_numeric(values, errors="coerce")
-                bad = parsed.isna() & values.notna()
-                if bool(bad.any()):
-                    bad &= values.astype(str).str.strip().ne("")
-                if not bool(bad.any()):
-                    continue
-                bad_detail.append(f"{file_name}: {col} has {int(bad.sum())} non-numeric value(s), e.g. "
-                                  f"{_examples(values[bad])}")
+                    infinite = np.isinf(values.to_numpy(dtype=float))
+                    if not infinite.any():
+                        continue
+                    bad_detail.append(f"{file_name}: {col} has {int(infinite.sum())} infinite value(s) (inf/-inf), "
+                                      f"first on data row {int(infinite.nonzero()[0][0]) + 1}")
+                else:
+                    parsed = pd.to_numeric(values, errors="coerce")
+                    bad = parsed.isna() & values.notna()
+                    if bool(bad.any()):
+                        bad &= values.astype(str).str.strip().ne("")
+                    if not bool(bad.any()):
+                        continue
+                    bad_detail.append(f"{file_name}: {col} has {int(bad.sum())} non-numeric value(s), e.g. "
+                                      f"{_examples(values[bad])}")
             else:
                 continue
             if col not in bad_cols:
@@ -222,7 +256,7 @@ def check_and_clean(tables: Mapping[str, pd.DataFrame], config: DatasetConfig) -
         columns=bad_cols, files=sorted(bad_files),
         fix=(f"fix the values or their format in cleaning.numbers of {cfg} (currency symbols, spaces and the "
              f"thousands separator are removed; the rest must be a number)" if in_numbers else
-             f"clean the values (numbers, or empty for missing): text such as \"$1,234.00\" is read when the column "
+             f"clean the values (finite numbers, or empty for missing): text such as \"$1,234.00\" is read when the column "
              f"is listed in cleaning.numbers.columns of {cfg}; if the column is categorical, move it to "
              f"features.categorical"),
     ))

@@ -91,7 +91,29 @@ def check(project: Project) -> list[Finding]:
             for finding in parameters.check_machine(walked):
                 findings.append(Finding(CHECK, finding.file, finding.location,
                                         f"started by rule {rule.logical_id}: {finding.message}"))
+            for location, message in _certain_failures(walked):
+                findings.append(Finding(CHECK, machine.file, location, f"started by rule {rule.logical_id}: {message}"))
     return findings
+
+
+def _certain_failures(machine: Any) -> list[tuple[str, str]]:
+    """The input refused at the machine's door (a first state assigning InputProblems): its list of problems."""
+    from sagestep.validate import flows
+    from sagestep.validate.evaluate import eval_jsonata
+
+    out = []
+    for walk in flows.example_walks(machine):
+        first = walk.walker.visits[0] if walk.walker.visits else None
+        assign = first.state.get("Assign") if first is not None else None
+        if not isinstance(assign, dict) or "InputProblems" not in assign:
+            continue
+        errors: list[str] = []
+        bindings = {"states": {"input": first.input, "context": first.context}}
+        problems = eval_jsonata({"p": assign["InputProblems"]}, bindings, errors, "Assign").get("p")
+        if isinstance(problems, list) and problems and all(isinstance(p, str) for p in problems):
+            out.append((parameters.state_location(machine, first.path),
+                        "the machine refuses its input at the door (InvalidExecutionInput): " + "; ".join(problems)))
+    return out
 
 
 def _where(project: Project, source: str) -> str:
