@@ -79,6 +79,7 @@ class RuntimeHooks:
         self.job_runner: Any = None
         self.endpoint_manager: Any = None
         self.before_lambda: Callable[[], Any] | None = None
+        self.lambda_lock = threading.Lock()  # before_lambda runs once at a time (Map/Parallel invoke concurrently)
         self.endpoint_url: str | None = None  # the local cloud the engine's own service calls go to
         # True while real work a state machine may be waiting for is in flight (model servers starting): virtual
         # time does not pass a Wait state meanwhile, so no deadline expires because the machine is busy.
