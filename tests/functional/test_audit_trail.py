@@ -116,3 +116,21 @@ def test_a_locked_record_can_be_neither_deleted_nor_overwritten(lifecycle):
     assert taken.value.response["Error"]["Code"] == "PreconditionFailed"
     # AND the locked version still reads back as written
     assert json.loads(s3.get_object(Bucket=bucket, Key=key, VersionId=head["VersionId"])["Body"].read()) == record
+
+
+def test_the_registered_package_has_a_model_card_valid_against_aws_schema_and_rendered_in_the_report(lifecycle):
+    from sagestep.validate import model_card
+
+    runtime, package, training, _ = lifecycle
+    sagemaker = runtime.client("sagemaker")
+    # GIVEN the training run's model card, as the pipeline created it in the local SageMaker
+    arn = training.output["ModelCard"]["ModelCardArn"]
+    card = sagemaker.describe_model_card(ModelCardName=arn.rsplit("/", 1)[-1])
+    # THEN it is linked to the registered package and its content is valid against AWS's schema
+    content = model_card.check(card["Content"])
+    assert content["model_package_details"]["model_package_arn"] == package
+    assert card["ModelCardStatus"] == "PendingReview"
+    assert content["training_details"]["training_job_details"]["training_datasets"] == [training.input["DataS3Uri"]]
+    # AND the run's report shows it
+    report = runtime.local_path(sagemaker.describe_model_package(ModelPackageName=package)["CustomerMetadataProperties"]["ReportS3Uri"])
+    assert "Model card" in report.read_text() and content["intended_uses"]["risk_rating"] in report.read_text()

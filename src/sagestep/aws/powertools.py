@@ -22,14 +22,14 @@ tracer = Tracer()
 
 
 def lambda_handler(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """Wrap `handler`: trace it, and log with the Lambda context and the correlation id (a direct call with no context,
-    as tests make, is traced and logged without the context's keys)."""
+    """Wrap `handler`: trace it, and log with the Lambda context and the correlation id (a direct call without a Lambda
+    context, as tests make, is traced and logged without the context's keys)."""
     traced = tracer.capture_lambda_handler(handler)
     logged = logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)(traced)
 
     @functools.wraps(handler)
     def run(event: Any, context: Any) -> Any:
-        if context is None:
+        if not hasattr(context, "function_name"):
             return traced(event, context)
         return logged(event, context)
 
