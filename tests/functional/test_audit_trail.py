@@ -134,3 +134,49 @@ def test_the_registered_package_has_a_model_card_valid_against_aws_schema_and_re
     # AND the run's report shows it
     report = runtime.local_path(sagemaker.describe_model_package(ModelPackageName=package)["CustomerMetadataProperties"]["ReportS3Uri"])
     assert "Model card" in report.read_text() and content["intended_uses"]["risk_rating"] in report.read_text()
+
+
+def test_explain_decision_prints_the_captured_decision_its_model_lineage_and_approvals(lifecycle):
+    import subprocess
+    import sys
+
+    runtime, package, training, deployment = lifecycle
+    # GIVEN three real applicants scored by the deployed endpoint under one inference id
+    rows = load_event("smoke_test_credit_data")["Rows"][:3]
+    endpoint = deployment.input.get("EndpointName") or "sagestep-dev-credit-data"
+    response = runtime.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=endpoint, ContentType="text/csv", Accept="application/json", Body="\n".join(rows).encode(),
+        InferenceId="loan-app-000123")
+    predictions = json.loads(response["Body"].read())["predictions"]
+    from sagestep.cli import UserError
+    from sagestep.cli.explain import find_capture
+
+    started = time.monotonic()
+    while True:  # the endpoint writes its capture file within a second or so
+        try:
+            find_capture(runtime.client("s3"), runtime.bucket("ArtifactsBucket"), "loan-app-000123")
+            break
+        except UserError:
+            assert time.monotonic() - started < DELIVERY_PATIENCE_S, "the request was never captured"
+            time.sleep(0.2)
+    # WHEN an analyst asks for the decision by its inference id (the command attaches to the running local cloud)
+    result = subprocess.run([sys.executable, "-m", "sagestep", "explain-decision", "loan-app-000123", "--json",
+                             "--workspace", str(runtime.workspace.root)],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    # THEN it names the variant and package that served it, the inputs, score, decision and reason codes
+    assert (record["endpoint"], record["variant"], record["model_package_arn"]) == (endpoint, "Primary", package)
+    assert [d["score"] for d in record["decisions"]] == [p["score"] for p in predictions]
+    assert [d["decision"] for d in record["decisions"]] == [p["decision"] for p in predictions]
+    assert [d["reason_codes"] for d in record["decisions"]] == [p["reason_codes"] for p in predictions]
+    assert record["decisions"][0]["inputs"]["Income"] == rows[0].split(",")[list(record["decisions"][0]["inputs"]).index("Income")]
+    # AND the model's lineage and both approvals, each pointing at its audit record
+    assert record["lineage"]["ExecutionArn"] == training.execution_arn and record["lineage"]["DataS3Uri"]
+    assert [a["by"] for a in record["approvals"]] == ["Ana Risk", "Ben Audit"]
+    assert all(a["audit_record"].startswith(f"s3://{runtime.bucket('AuditBucket')}/audit/v1/approval/") for a in record["approvals"])
+    # AND the plain-text form says the same for a reader
+    text = subprocess.run([sys.executable, "-m", "sagestep", "explain-decision", "loan-app-000123",
+                           "--workspace", str(runtime.workspace.root)], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=600).stdout
+    assert "model package   " + package in text and "Approved by Ana Risk" in text and "reason codes" in text
