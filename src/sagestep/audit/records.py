@@ -1,7 +1,7 @@
 """Audit records: one JSON document per decision of the model life cycle, written once, never overwritten.
 
 A record follows `audit-record.schema.json` (version 1.0, documented in README "Audit trail"). Its key is
-`audit/v1/<kind>/<yyyy>/<mm>/<dd>/<time>-<record id>.json`; the record id is derived from what produced it (the
+`audit/v1/<kind>/<record id>.json`; the record id is derived from what produced it (the
 EventBridge event id, or the execution and the decision), so a repeated delivery of one decision finds its key taken
 and writes nothing (`If-None-Match: *`), while a new decision — a second approval of the same package — is a new
 event and a new record. The bucket's Object Lock (COMPLIANCE) keeps every version for the retention period.
@@ -72,9 +72,8 @@ def make_record(kind: str, *, time: dt.datetime | str, actor: tuple[str, str], s
 
 
 def record_key(record: dict[str, Any]) -> str:
-    day = record["time"][:10].replace("-", "/")
-    stamp = record["time"].replace(":", "").replace("-", "")
-    return f"{KEY_PREFIX}/{record['kind']}/{day}/{stamp}-{record['record_id']}.json"
+    """Only the record id after the kind: a retried decision, written seconds (or a midnight) later, finds its key."""
+    return f"{KEY_PREFIX}/{record['kind']}/{record['record_id']}.json"
 
 
 def write(s3: Any, bucket: str, record: dict[str, Any]) -> str | None:

@@ -1,7 +1,7 @@
 """Approve or reject model packages with an audit trail, and list a group's packages.
 
 Who approved, when and why is written to the package itself (ApprovalDescription and CustomerMetadataProperties
-`ApprovedBy`/`ApprovedAt`/`ApprovalReason`, or the Rejected* equivalents), so the SageMaker Model Registry keeps
+`ApprovedBy`/`ApprovedAt`/`ApprovedReason`, or the Rejected* equivalents), so the SageMaker Model Registry keeps
 the record with the model for as long as the model exists. The boto3 client is passed in.
 """
 
