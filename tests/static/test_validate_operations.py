@@ -27,41 +27,29 @@ def edit_template(root, old: str, new: str) -> None:
     (root / "template.yaml").write_text(text.replace(old, new, 1))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    return h.copy_project(tmp_path_factory.mktemp("operations"))
-
-
 @pytest.fixture()
 def fresh(tmp_path):
     return h.copy_project(tmp_path)
 
 
-def test_the_project_passes_the_operations_checks(project):
-    assert messages(project) == []
+def test_the_project_passes_the_operations_checks():
+    assert messages(REPO_ROOT) == []
 
 
-def test_a_state_machine_without_logging_or_tracing_is_reported(fresh):
+def test_each_operations_fault_is_reported_naming_its_resource_or_state(fresh):
+    # GIVEN one copy with independent faults (one translation and check run for all: each costs seconds)
+    # a state machine without tracing
     edit_template(fresh, "      Tracing: {Enabled: true}\n", "")
-    found = messages(fresh)
-    assert any("TrainingStateMachine" in m and "is not traced" in m for m in found), found
-
-
-def test_an_alarm_without_actions_is_reported_in_the_template_and_in_a_state_machine(fresh):
+    # an alarm of the template and one a state machine puts, without actions
     text = (fresh / "template.yaml").read_text()
     start = text.index("  DriftAlarm:")
     end = text.index("AlarmActions: [!Ref NotificationTopic]\n", start) + len("AlarmActions: [!Ref NotificationTopic]\n")
     (fresh / "template.yaml").write_text(text[:start] + re.sub(r"\s+AlarmActions: \[!Ref NotificationTopic\]\n", "\n",
                                                                text[start:end]) + text[end:])
-    machine_id, path, definition, state_path, state = h.find_task(fresh, "cloudwatch:putMetricAlarm")
+    alarm_machine, alarm_path, definition, alarm_state, state = h.find_task(fresh, "cloudwatch:putMetricAlarm")
     del state["Parameters"]["AlarmActions"]
-    h.write_json(path, definition)
-    found = messages(fresh)
-    assert any("DriftAlarm" in m and "has no AlarmActions" in m for m in found), found
-    assert any(path.name in m and f"'{state_path[-1]}'" in m and "without AlarmActions" in m for m in found), found
-
-
-def test_an_untagged_resource_and_an_untagged_sagemaker_create_are_reported(fresh):
+    h.write_json(alarm_path, definition)
+    # a resource missing a tag of the strategy, and a SageMaker create missing one
     edit_template(fresh, """    Type: AWS::SNS::Topic
     Properties:
       Tags:
@@ -69,18 +57,19 @@ def test_an_untagged_resource_and_an_untagged_sagemaker_create_are_reported(fres
     Properties:
       Tags:
         - {Key: Projekt, Value: sagestep}""")
-    machine_id, path, definition, state_path, state = h.find_task(fresh, "createTrainingJob")
+    _, job_path, definition, _, state = h.find_task(fresh, "createTrainingJob")
     state["Parameters"]["Tags"] = [t for t in state["Parameters"]["Tags"] if t["Key"] != "CostCenter"]
-    h.write_json(path, definition)
-    found = messages(fresh)
-    assert any("NotificationTopic" in m and "is untagged: missing Project" in m for m in found), found
-    assert any(path.name in m and "createTrainingJob creates an untagged resource: add Tags CostCenter" in m for m in found), found
-
-
-def test_object_lock_retention_below_the_parameter_or_not_compliance_is_reported(fresh):
+    h.write_json(job_path, definition)
+    # an audit bucket locked in GOVERNANCE mode for 30 days
     edit_template(fresh, "DefaultRetention: {Mode: COMPLIANCE, Days: !Ref AuditRetentionDays}",
                   "DefaultRetention: {Mode: GOVERNANCE, Days: 30}")
+    # WHEN the family runs THEN each fault is reported
     found = messages(fresh)
+    assert any("TrainingStateMachine" in m and "is not traced" in m for m in found), found
+    assert any("DriftAlarm" in m and "has no AlarmActions" in m for m in found), found
+    assert any(alarm_path.name in m and f"'{alarm_state[-1]}'" in m and "without AlarmActions" in m for m in found), found
+    assert any("NotificationTopic" in m and "is untagged: missing Project" in m for m in found), found
+    assert any(job_path.name in m and "createTrainingJob creates an untagged resource: add Tags CostCenter" in m for m in found), found
     assert any("AuditBucket" in m and "COMPLIANCE" in m for m in found), found
     assert any("AuditBucket" in m and "below parameter AuditRetentionDays (2557)" in m for m in found), found
 
