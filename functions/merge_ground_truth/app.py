@@ -9,8 +9,10 @@ import boto3
 
 from sagestep.monitoring.merge import parse_time
 from sagestep.monitoring.merge_s3 import merge_look
+from sagestep.aws.powertools import lambda_handler
 
 
+@lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     at = parse_time(event["At"]) if event.get("At") else dt.datetime.now(dt.timezone.utc)
     return merge_look(

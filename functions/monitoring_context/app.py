@@ -8,8 +8,10 @@ from typing import Any
 import boto3
 
 from sagestep.monitoring import pipeline as monitoring_run
+from sagestep.aws.powertools import lambda_handler
 
 
+@lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     sagemaker, s3 = boto3.client("sagemaker"), boto3.client("s3")
     if event.get("ModelPackageArn"):  # a batch run names the package that scored; an endpoint run finds the live one

@@ -9,8 +9,10 @@ import boto3
 from sagestep.aws import envvars
 from sagestep.aws import s3io
 from sagestep.serving import smoke
+from sagestep.aws.powertools import lambda_handler
 
 
+@lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("SamplePayloadUrl"):  # from the model package (the deployment state machine passes it)
         bucket, key = s3io.parse_s3_uri(event["SamplePayloadUrl"])

@@ -24,6 +24,7 @@ BUCKET = "sagestep-dev-artifacts-123456789012"
 DATA_BUCKET = "sagestep-dev-data-123456789012"
 CONFIG_URI = f"s3://{DATA_BUCKET}/configs/credit_data.yaml"
 ENDPOINT = "sagestep-dev-credit"
+AUDIT_BUCKET = "sagestep-dev-audit-123456789012"
 UTC = dt.timezone.utc
 
 
@@ -36,12 +37,14 @@ def load_handler(name: str) -> ModuleType:
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    for key, value in (("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+    for key, value in (("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                       ("AUDIT_BUCKET_NAME", AUDIT_BUCKET), ("POWERTOOLS_METRICS_NAMESPACE", "sagestep-dev")):
         monkeypatch.setenv(key, value)
     with mock_aws():
         local_cloudwatch.install()
         client = boto3.client("s3")
         client.create_bucket(Bucket=BUCKET)
+        client.create_bucket(Bucket=AUDIT_BUCKET)
         client.create_bucket(Bucket=DATA_BUCKET)
         client.put_object(Bucket=DATA_BUCKET, Key="configs/credit_data.yaml",
                           Body=(REPO_ROOT / "ml" / "config" / "credit_data.yaml").read_bytes())
@@ -158,6 +161,14 @@ def test_plan_then_a_retried_look_gives_the_same_decision_and_evidence(s3):
     assert evidence["Operational"]["challenger"]["ClientErrors"] == 3
     assert json.loads(s3.get_object(Bucket=BUCKET, Key="ab-tests/t1/evidence/look-001.json")["Body"].read())["Evidence"] == evidence["Evidence"]
     assert s3.head_object(Bucket=BUCKET, Key="ab-tests/t1/evidence/look-001.png")["ContentLength"] > 1000
+    # AND the final decision is in the audit trail once, retried look or not (issue 14)
+    from sagestep.audit import records as audit
+
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=AUDIT_BUCKET).get("Contents", [])]
+    assert len(keys) == 1 and keys[0].startswith("audit/v1/ab_decision/")
+    record = json.loads(s3.get_object(Bucket=AUDIT_BUCKET, Key=keys[0])["Body"].read())
+    audit.validate(record)
+    assert record["decision"] == "promote" and record["evidence"]["EvidenceS3Uri"].endswith("look-001.json")
 
 
 def test_replay_input_is_csv_in_feature_order_and_its_output_pairs_back_by_position(s3):

@@ -61,7 +61,8 @@ def job_failed(status_key: str, name_key: str) -> TaskStub:
 
 PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/sagestep-dev-credit-data/1"
 LINE = {"ModelLine": "credit-data", "ModelPackageGroupName": "sagestep-dev-credit-data", "ModelLineExists": True,
-        "ReportS3Uri": "s3://artifacts/runs/r1/report/report.html"}
+        "ReportS3Uri": "s3://artifacts/runs/r1/report/report.html",
+        "ModelCard": {"model_overview": {"model_description": "lightgbm credit-risk classifier"}}}
 GATE_PASSED = lambda_payload({"Passed": True, "Reasons": [], "ChampionModelPackageArn": None, "Headline": "Test AUC 0.8460",
                               "CustomerMetadataProperties": {"TestAuc": "0.846", "DatasetName": "credit_data"}, **LINE})
 GATE_REFUSED = lambda_payload({"Passed": False, "Reasons": ["test AUC 0.70 < min_auc 0.80"], "ChampionModelPackageArn": None,

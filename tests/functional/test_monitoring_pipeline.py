@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 
 import pytest
 
@@ -108,6 +109,15 @@ def test_drift_on_one_line_alerts_and_retrains_that_line_then_cool_down_suppress
     assert any("Income" in reason or "Amount" in reason for reason in credit["Reasons"])
     alert = [n for n in runtime.notifications() if "violations" in (n["Subject"] or "")]
     assert alert and "model line credit-data" in alert[-1]["Message"] and "monitoring/" in alert[-1]["Message"]
+    # AND the violations are in the audit trail (issue 14), one record for the run, valid against its schema
+    from sagestep.audit import records as audit
+
+    s3, bucket = runtime.client("s3"), runtime.bucket("AuditBucket")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="audit/v1/monitoring_violations/").get("Contents", [])]
+    assert len(keys) == 1
+    violations = json.loads(s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read())
+    audit.validate(violations)
+    assert violations["subject"]["endpoint_name"] == "sagestep-dev-credit-data" and any("Income" in r or "Amount" in r for r in violations["reasons"])
     # AND a second drift alert inside the cool-down does not start another retraining of the line
     again = runtime.run("MonitoringStateMachine", monitoring_input(ModelLine="credit-data"), name="monitor-drift-again")
     assert again.status == "SUCCEEDED", again.cause

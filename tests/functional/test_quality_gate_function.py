@@ -45,6 +45,9 @@ def load_handler() -> ModuleType:
     return module
 
 
+AUDIT_BUCKET = "sagestep-dev-audit-123456789012"
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     """moto S3 and SageMaker; the credit-data line's group exists unless a test asks for a new line."""
@@ -52,10 +55,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("MODEL_LINE_PREFIX", PREFIX)
+    monkeypatch.setenv("AUDIT_BUCKET_NAME", AUDIT_BUCKET)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "sagestep-dev")
     with mock_aws():
         s3 = boto3.client("s3")
         sagemaker = boto3.client("sagemaker")
         s3.create_bucket(Bucket=BUCKET)
+        s3.create_bucket(Bucket=AUDIT_BUCKET)
         yield {"s3": s3, "sagemaker": sagemaker}
 
 
@@ -172,3 +178,31 @@ def test_missing_prefix_setting_fails_fast(aws, documents, monkeypatch):
     monkeypatch.delenv("MODEL_LINE_PREFIX")
     with pytest.raises(MissingSetting, match="MODEL_LINE_PREFIX"):
         load_handler().handler(EVENT, None)
+
+
+def test_the_decision_is_audited_once_and_the_model_card_follows_aws_schema(line, documents):
+    from sagestep.audit import records as audit
+    from sagestep.validate import model_card
+
+    # GIVEN the documents of a run
+    put_documents(line["s3"], documents)
+    # WHEN the gate decides, and is invoked again for the same execution (a Lambda retry)
+    result = load_handler().handler(EVENT, None)
+    load_handler().handler(EVENT, None)
+    # THEN one audit record holds the decision, its reasons and the metrics, valid against the record schema
+    keys = [o["Key"] for o in line["s3"].list_objects_v2(Bucket=AUDIT_BUCKET).get("Contents", [])]
+    assert len(keys) == 1 and keys[0].startswith("audit/v1/gate_decision/")
+    record = json.loads(line["s3"].get_object(Bucket=AUDIT_BUCKET, Key=keys[0])["Body"].read())
+    audit.validate(record)
+    assert record["decision"] == ("passed" if result["Passed"] else "refused") and record["reasons"] == result["Reasons"]
+    assert record["evidence"]["metrics"]["TestAuc"] == result["CustomerMetadataProperties"]["TestAuc"]
+    # AND the model card content is valid against AWS's model card schema, with the package link the pipeline adds
+    card = model_card.check({**result["ModelCard"], "model_package_details": {
+        "model_package_arn": f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/1",
+        "model_package_group_name": GROUP, "model_approval_status": "PendingManualApproval"}})
+    assert card["training_details"]["training_job_details"]["training_arn"].endswith("training-job/exec-1-train")
+    assert {g["name"] for g in card["evaluation_details"][0]["metric_groups"]} == {"performance", "fairness"}
+    # AND a card that breaks the schema is refused with the path of the problem
+    broken = {**result["ModelCard"], "intended_uses": {**result["ModelCard"]["intended_uses"], "risk_rating": "Severe"}}
+    with pytest.raises(model_card.ModelCardError, match="intended_uses/risk_rating"):
+        model_card.check(broken)

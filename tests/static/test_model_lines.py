@@ -19,9 +19,14 @@ def machine(name: str) -> dict:
 
 
 def test_the_template_declares_no_group_endpoint_or_alarm_of_one_line():
-    # GIVEN the template WHEN its resources are listed THEN no registry group or alarm belongs to one dataset
+    # GIVEN the template WHEN its resources are listed THEN no registry group or alarm belongs to one dataset: the
+    # stack-wide alarms (issue 14) watch state machines, functions and monitoring across lines; the one endpoint alarm
+    # (invocation anomalies) names its line only through the PrimaryModelLine parameter
     types = {r["Type"] for r in TEMPLATE["Resources"].values()}
-    assert "AWS::SageMaker::ModelPackageGroup" not in types and "AWS::CloudWatch::Alarm" not in types
+    assert "AWS::SageMaker::ModelPackageGroup" not in types
+    for logical_id, resource in TEMPLATE["Resources"].items():
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and "EndpointName" in json.dumps(resource):
+            assert "${PrimaryModelLine}" in json.dumps(resource), logical_id
     assert "credit" not in json.dumps(TEMPLATE["Resources"]).replace("credit_data", "")
 
 

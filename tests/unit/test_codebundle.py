@@ -56,3 +56,21 @@ def test_bundle_refuses_to_publish_without_the_serving_wheels(tmp_path):
     archive = tarfile.open(fileobj=io.BytesIO(codebundle.sourcedir_tarball(files)))
     assert "wheels/lightgbm-4.7.0-py3-none-manylinux_2_28_x86_64.whl" in archive.getnames()
     assert "requirements.txt" in archive.getnames()
+
+
+def test_bundle_refuses_to_publish_without_the_library_or_with_a_runtime_package_missing(tmp_path):
+    import shutil
+
+    import pytest
+
+    # GIVEN ml/ entry points but a library directory that is empty (the layer was built without sagestep)
+    (tmp_path / "ml").mkdir()
+    (tmp_path / "ml" / "train.py").write_text("x = 1\n")
+    (tmp_path / "lib").mkdir()
+    # THEN collecting the bundle fails, saying what is missing
+    with pytest.raises(FileNotFoundError, match=r"not the sagestep library"):
+        codebundle.collect(tmp_path / "ml", tmp_path / "lib")
+    # AND a library missing one runtime package is refused too, naming the package
+    shutil.copytree(REPO_ROOT / "src" / "sagestep", tmp_path / "sagestep", ignore=shutil.ignore_patterns("training"))
+    with pytest.raises(FileNotFoundError, match=r"lacks its runtime package\(s\) training"):
+        codebundle.collect(tmp_path / "ml", tmp_path / "sagestep")

@@ -28,18 +28,22 @@ from typing import Any
 
 _ML_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt", ".whl"}
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)\s*$")
-_LIBRARY_SUFFIXES = {".py", ".typed", ".j2"}  # .j2: the training report's page template (training/report/)
+_LIBRARY_SUFFIXES = {".py", ".typed", ".j2", ".json"}  # .j2: the training report page; .json: the audit record schema
 # The packages of src/sagestep/ that Lambda functions, SageMaker jobs and the serving container import: the only
 # ones that ship (Lambda layer, job bundle, serving source dir). Everything else under src/sagestep/ (local/,
 # validate/, cli/, stack/, console/) is tooling, which runtime code never imports. The training report
 # (training/report/) is runtime: the training pipeline's report step (ml/report.py) renders it in the job image, which
 # provides jinja2 and matplotlib.
-RUNTIME_PACKAGES = ("abtest", "aws", "monitoring", "registry", "serving", "training")
+RUNTIME_PACKAGES = ("abtest", "audit", "aws", "monitoring", "registry", "serving", "training")
 _LIBRARY_ROOT_FILES = ("__init__.py", "py.typed")
 
 
 def library_files(library_dir: Path) -> list[Path]:
     """The files of the sagestep library that ship: its root `__init__` and the runtime packages, no caches."""
+    missing = [package for package in RUNTIME_PACKAGES if not (library_dir / package / "__init__.py").is_file()]
+    if (library_dir / "__init__.py").is_file() and missing:
+        raise FileNotFoundError(f"{library_dir}: the sagestep library lacks its runtime package(s) {', '.join(missing)}; "
+                                "a bundle without them would fail in the jobs that import them (rebuild the layer: sam build)")
     files = [library_dir / name for name in _LIBRARY_ROOT_FILES if (library_dir / name).is_file()]
     for package in RUNTIME_PACKAGES:
         files += [p for p in (library_dir / package).rglob("*")

@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Modules under sagestep.cli that add sub-commands; each exposes register(subparsers).
-COMMAND_MODULES = ["local", "models", "demo", "monitoring", "ab", "validate", "images"]
+COMMAND_MODULES = ["local", "models", "demo", "monitoring", "ab", "validate", "images", "explain"]
 
 
 class UserError(Exception):

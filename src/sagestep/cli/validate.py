@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "validate",
         help="check offline that the template, state machines and functions would deploy and run in AWS",
         description="Runs sam validate --lint, cfn-lint on the SAM translation, ASL structure, service parameters "
-                    "(against botocore), IAM coverage, naming limits, EventBridge rules and error names. Prints every finding as "
+                    "(against botocore), IAM coverage, naming limits, EventBridge rules, error names, and operations (logging, tracing, alarm actions, tags, Object Lock). Prints every finding as "
                     "`file: location: message`; exits 1 if there is any.",
     )
     parser.add_argument("--template", default="template.yaml", help="the SAM template (default: template.yaml)")
@@ -42,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"validate: {len(findings)} finding(s) ({', '.join(families)}) in {elapsed:.1f} s")
         return 1
     sam = "cfn-lint on the SAM translation" if args.skip_sam else "sam validate --lint, cfn-lint on the SAM translation"
-    print(f"validate: OK ({sam}, ASL structure, service parameters, IAM, naming, rules, errors) in {elapsed:.1f} s")
+    print(f"validate: OK ({sam}, ASL structure, service parameters, IAM, naming, rules, errors, operations) in {elapsed:.1f} s")
     return 0

@@ -155,6 +155,11 @@ class LocalCloud:
         self.bus.start()
 
     def _start_execution_for_rule(self, state_machine_arn: str, execution_input: str) -> str:
+        if ":function:" in state_machine_arn:  # a Lambda target (the audit recorder): invoked with the event, as AWS does
+            result, error = engine.invoke_function(engine.HOOKS.function_for(state_machine_arn), json.loads(execution_input))
+            if error:
+                raise RuntimeError(f"{state_machine_arn.rsplit(':', 1)[-1]} failed ({error}): {json.dumps(result)[:300]}")
+            return f"{state_machine_arn}:invocation"
         return self.client("stepfunctions").start_execution(stateMachineArn=state_machine_arn, input=execution_input)["executionArn"]
 
     def put_event(self, source: str, detail_type: str, detail: dict[str, Any], resources: list[str], origin: str) -> None:
@@ -370,6 +375,10 @@ class LocalCloud:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
         lock = props.get("ObjectLockConfiguration")
         if lock and props.get("ObjectLockEnabled"):
+            retention = (lock.get("Rule") or {}).get("DefaultRetention") or {}
+            for unit in ("Days", "Years"):  # a !Ref to a Number parameter resolves to a string; S3 wants an integer
+                if unit in retention:
+                    retention[unit] = int(retention[unit])
             s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=lock)
         eventbridge = ((props.get("NotificationConfiguration") or {}).get("EventBridgeConfiguration") or {})
         if eventbridge.get("EventBridgeEnabled") in (True, "true", "True"):

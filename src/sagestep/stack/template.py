@@ -227,6 +227,7 @@ class Resolver:
             "AWS::KMS::Key": {"Arn": lambda: s.arn("kms", f"key/{name}"), "KeyId": lambda: name},
             "AWS::Events::Rule": {"Arn": lambda: s.arn("events", f"rule/{name}")},
             "AWS::CloudWatch::Alarm": {"Arn": lambda: s.arn("cloudwatch", f"alarm:{name}")},
+            "AWS::Logs::LogGroup": {"Arn": lambda: s.arn("logs", f"log-group:{name}:*")},
             "AWS::Scheduler::Schedule": {"Arn": lambda: s.arn("scheduler", f"schedule/default/{name}")},
         }
         if rtype.startswith("Custom::") or rtype == "AWS::CloudFormation::CustomResource":
@@ -302,6 +303,8 @@ _NAME_PROPERTY = {
     "AWS::Events::Rule": "Name",
     "AWS::CloudWatch::Alarm": "AlarmName",
     "AWS::Scheduler::Schedule": "Name",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
 }
 
 

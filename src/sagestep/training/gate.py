@@ -383,6 +383,7 @@ def quality_gate(
     """The gate's answer to the state machine, from the documents named by `event.input_uris()`: the decision,
     the lineage for the registry, and the model line the package registers into (`ModelPackageGroupName` =
     prefix + line; `ModelLineExists` False when the pipeline must create the group first)."""
+    from sagestep.training import model_card
     from sagestep.training.config import dataset_config_from_dict
 
     config = dataset_config_from_dict(documents["dataset_config"], source=event.input_uris()["dataset_config"])
@@ -408,11 +409,19 @@ def quality_gate(
     )
     if event.tuning_job_arn:  # the model is a tuning job's best trial: which tuning job chose its hyperparameters
         metadata["TuningJobArn"] = event.tuning_job_arn
+    card = model_card.content(
+        summary=documents["summary"], gate=result, model_line=config.model_line, dataset_name=config.name,
+        algorithm=metadata["Algorithm"], hyperparameters=event.hyperparameters,
+        training_job_arn=model_card.training_job_arn(event.execution_arn, event.training_job_name),
+        data_s3_uri=event.data_s3_uri, model_data_url=event.model_data_url, execution_arn=event.execution_arn,
+        evaluation_s3_uri=event.evaluation_s3_uri, report_s3_uri=event.report_uri, lineage=metadata,
+    )
     return {
         **result,
         "Headline": headline(documents["summary"], config),
         "ChampionModelPackageArn": champion.get("ModelPackageArn") if champion else None,
         "CustomerMetadataProperties": metadata,
+        "ModelCard": card,
         "ModelLine": config.model_line,
         "ModelPackageGroupName": model_line_prefix + config.model_line,
         "ModelLineExists": bool(model_line_exists),

@@ -69,11 +69,14 @@ def check(project: Project) -> list[Finding]:
                                         f"the sample event does not match the pattern of rule {rule.logical_id}: the rule "
                                         f"would never start {rule.targets[0].arn.rsplit(':', 1)[-1] if rule.targets else 'its target'}"))
                 continue
+        functions = {project.resolver.get_att(f.logical_id, "Arn") for f in project.functions}
         for target in rule.targets:
             machine = machines.get(target.arn)
+            if machine is None and target.arn in functions:  # a Lambda target gets the event itself (no input to walk)
+                continue
             if machine is None:
                 findings.append(Finding(CHECK, project.template_file, where,
-                                        f"target {target.arn} is not a state machine of this template"))
+                                        f"target {target.arn} is not a state machine or function of this template"))
                 continue
             try:
                 if rule.scheduler or event is None:

@@ -318,7 +318,7 @@ def _labels(y: np.ndarray, s: np.ndarray, threshold: float) -> tuple[float, floa
 SHAPE_ERRORS = (AttributeError, KeyError, TypeError, ValueError, IndexError)
 T = TypeVar("T")
 EMPTY_GATE: dict[str, Any] = {"criteria": [], "passed": None, "reasons": [], "checks": [], "champion": None,
-                              "registered": None, "metadata": []}
+                              "registered": None, "metadata": [], "card": None}
 
 
 def _section(missing: str | None = None, **content: Any) -> dict[str, Any]:
@@ -369,7 +369,25 @@ def _gate_section(view: ExecutionView, config: Mapping[str, Any] | None) -> dict
         champion=gate.get("ChampionModelPackageArn"),
         registered=registered,
         metadata=sorted((str(k), str(v)) for k, v in metadata.items()) if isinstance(metadata, Mapping) else [],
+        card=_model_card(gate.get("ModelCard")),
     )
+
+
+def _model_card(card: Any) -> dict[str, Any] | None:
+    """The model card the pipeline creates for the package (SageMaker Model Card content), as the report shows it."""
+    if not isinstance(card, Mapping):
+        return None
+    overview, uses = card.get("model_overview") or {}, card.get("intended_uses") or {}
+    evaluation = (card.get("evaluation_details") or [{}])[0]
+    groups = [{"name": str(g.get("name")), "metrics": [(str(m.get("name")), fmt_stat(m.get("value")))
+                                                       for m in g.get("metric_data") or []]}
+              for g in evaluation.get("metric_groups") or []]
+    job = (card.get("training_details") or {}).get("training_job_details") or {}
+    return {"description": overview.get("model_description"), "problem": overview.get("problem_type"),
+            "purpose": uses.get("purpose_of_model"), "intended": uses.get("intended_uses"),
+            "risk": uses.get("risk_rating"), "risk_why": uses.get("explanations_for_risk_rating"),
+            "training_job": job.get("training_arn"), "groups": groups,
+            "caveats": (card.get("additional_information") or {}).get("caveats_and_recommendations")}
 
 
 def _verdict(view: ExecutionView) -> dict[str, str]:
