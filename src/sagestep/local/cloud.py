@@ -212,25 +212,27 @@ class LocalCloud:
                 self._sagemaker_state.save_changed()
             self._abort_running_executions()
         finally:
-            if self._server is not None:
-                self._server.shutdown()
-                self._server.server_close()
-                self._server = None
-            for thread in self._background:
-                thread.join(timeout=5)
-            engine.HOOKS.job_runner = None
-            engine.HOOKS.endpoint_manager = None
-            engine.HOOKS.before_lambda = None
-            engine.HOOKS.busy = None
-            engine.HOOKS.task_stubs = None
-            engine.HOOKS.functions = {}
-            if self.disk is not None:
-                self.disk.close()
-            _reset_moto()
-            if self._saved_env is not None:
-                os.environ.clear()
-                os.environ.update(self._saved_env)
-            self.workspace.release()
+            try:
+                if self._server is not None:
+                    self._server.shutdown()
+                    self._server.server_close()
+                    self._server = None
+                for thread in self._background:
+                    thread.join(timeout=5)
+                if self.disk is not None:
+                    self.disk.close()
+            finally:  # whatever failed above (a cloud that never fully started), the process can start another one
+                engine.HOOKS.job_runner = None
+                engine.HOOKS.endpoint_manager = None
+                engine.HOOKS.before_lambda = None
+                engine.HOOKS.busy = None
+                engine.HOOKS.task_stubs = None
+                engine.HOOKS.functions = {}
+                _reset_moto()
+                if self._saved_env is not None:
+                    os.environ.clear()
+                    os.environ.update(self._saved_env)
+                self.workspace.release()
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -379,7 +381,12 @@ class LocalCloud:
             for unit in ("Days", "Years"):  # a !Ref to a Number parameter resolves to a string; S3 wants an integer
                 if unit in retention:
                     retention[unit] = int(retention[unit])
-            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=lock)
+            try:
+                current = s3.get_object_lock_configuration(Bucket=name).get("ObjectLockConfiguration")
+            except s3.exceptions.ClientError:
+                current = None
+            if _lock_rule(current) != _lock_rule(lock):  # a restarted cloud's bucket has it (moto refuses it once objects exist)
+                s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=lock)
         eventbridge = ((props.get("NotificationConfiguration") or {}).get("EventBridgeConfiguration") or {})
         if eventbridge.get("EventBridgeEnabled") in (True, "true", "True"):
             s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}})
@@ -740,3 +747,10 @@ def _git_commit(root: Path) -> str:
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def _lock_rule(configuration: Any) -> tuple[Any, ...]:
+    """An Object Lock configuration's meaning: enabled, mode, days, years (0 and absent alike)."""
+    configuration = configuration or {}
+    retention = (configuration.get("Rule") or {}).get("DefaultRetention") or {}
+    return (configuration.get("ObjectLockEnabled"), retention.get("Mode"), int(retention.get("Days") or 0), int(retention.get("Years") or 0))
