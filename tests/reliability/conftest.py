@@ -109,7 +109,7 @@ def register(runtime: LocalRuntime, name: str, artifact: bytes, status: str, gro
     )["ModelPackageArn"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # a process holds one local cloud at a time: gone before other packages run
 def world(tmp_path_factory: pytest.TempPathFactory, credit_data) -> Iterator[World]:
     workspace = tmp_path_factory.mktemp("reliability-ws")
     with LocalRuntime(REPO_ROOT, workspace=workspace, time_scale=0.01, parameter_overrides=OVERRIDES) as runtime:

@@ -114,7 +114,7 @@ FAULTS = [
           stubs={**UP_TO_GATE, "Quality gate": TaskStub(output={"Payload": {
               "Passed": False, "Reasons": ["AUC 0.5 < 0.8"], "ChampionModelPackageArn": None, "CustomerMetadataProperties": {},
               "ModelLine": "credit-data", "ModelPackageGroupName": "sagestep-dev-credit-data", "ModelLineExists": True,
-              "ReportS3Uri": "s3://x/report/"}}),
+              "ReportS3Uri": "s3://x/report/", "Headline": "Test AUC 0.5000", "ModelCard": {}}}),
               "Write report": TaskStub(error="States.TaskFailed", cause=json.dumps(
                   {"ProcessingJobName": "run-report-0", "ProcessingJobStatus": "Failed", "ExitMessage": "the report failed"}))}),
     # -- deployment: the seeded live package (already live: nothing changes) ------------------------------------------
