@@ -14,7 +14,7 @@ import pytest
 
 from sagestep.aws import codebundle
 from tests.conftest import REPO_ROOT
-from tests.reliability.catalogue import BAD_INPUT, CLEAR, DESIGNED, changed, checksums, clear_message, judge, run_cli
+from tests.reliability.catalogue import BAD_INPUT, CLEAR, CliResult, DESIGNED, changed, checksums, clear_message, judge, run_cli
 from tests.reliability.conftest import LINE
 
 
@@ -60,8 +60,17 @@ def test_models_list_with_aws_but_no_credentials_says_how_to_configure(tmp_path,
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    # WHEN a user lists the packages of the AWS account
-    result = run_cli(["models", "list", "--aws", "--region", "eu-west-1", "--prefix", "sagestep-dev-"])
+    # WHEN a user lists the packages of the AWS account (in a process of its own: a local cloud this test process may
+    # hold answers every boto3 call in it, credentials or not)
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k in (
+        "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED")}
+    done = subprocess.run([sys.executable, "-m", "sagestep", "models", "list", "--aws", "--region", "eu-west-1", "--prefix",
+                           "sagestep-dev-"], capture_output=True, text=True, env=env, timeout=120)
+    result = CliResult(done.returncode, done.stdout, done.stderr)
     # THEN one line says what is missing and how to configure it
     problems = clear_message(result.err, ["--aws", "credentials", "aws configure"])
     problems += [] if result.code == 2 else [f"exit {result.code}: {result.err[-300:]}"]
