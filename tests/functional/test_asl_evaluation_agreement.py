@@ -181,6 +181,8 @@ SCENARIOS: dict[str, dict[str, dict[str, Override]]] = {
         "endpoint-stayed-busy": {**DEPLOYED, **ENDPOINT_EXISTS,
                                  "Read current config": lambda i: {"EndpointStatus": "Updating", "EndpointConfigName": "other"}},
         "blue-green-update-rolled-back": {**DEPLOYED, **ENDPOINT_EXISTS, "Check endpoint": endpoint_on(lambda i: "${ModelLinePrefix}credit-data-previous")},
+        "replaced-by-a-newer-deployment": {**DEPLOYED, **ENDPOINT_EXISTS,
+                                           "Check endpoint": endpoint_on(lambda i: "${ModelLinePrefix}credit-data-newer")},
         "new-endpoint-failed": {**DEPLOYED, "Check endpoint": endpoint_on(NEW_CONFIG, "Failed")},
         "new-endpoint-not-deleted": {**DEPLOYED, "Check endpoint": endpoint_on(NEW_CONFIG, "Failed"),
                                      "Delete new endpoint": TaskStub(error="SageMaker.SageMakerException", cause="Rate exceeded")},

@@ -122,7 +122,7 @@ def scenario(tmp_path_factory):
         assert retrainings, "the monitoring runs started no retraining"
         retraining = runtime.wait(retrainings[0]["executionArn"])
         assert retraining.status == "SUCCEEDED", retraining.cause
-        runtime.sync_from_disk()  # the endpoint's invocation metrics into CloudWatch now
+        runtime.flush_metrics()  # the endpoint's invocation metrics into CloudWatch now
         persist(runtime)
         yield {"runtime": runtime, "failing": failing.execution_arn, "pending": retraining.output["Registered"]["ModelPackageArn"],
                "training_input": training_input}
@@ -225,7 +225,8 @@ def test_clicking_a_failed_state_shows_its_cause(page, console_url, scenario):
     assert "st-caught" in page.locator('#graph [data-state="Train model"]').get_attribute("class")
     assert "st-failed" in page.locator('#graph [data-state="Training failed"]').get_attribute("class")
     assert "st-not-reached" in page.locator('#graph [data-state="Register model"]').get_attribute("class")
-    assert page.locator("#graph .cluster.container").count() == 1  # "Evaluate and baseline", a Parallel
+    # "What are they training" (a Map of the new-data path) and "Evaluate and baseline" (a Parallel)
+    assert page.locator("#graph .cluster.container").count() == 2
     # WHEN the failed state is clicked
     page.locator('#graph [data-state="Training failed"]').click()
     panel = page.locator("#state-panel")
