@@ -98,7 +98,7 @@ def describe_event(event: dict[str, Any]) -> str:
     if kind == "Object Created":
         return f'"Object Created" s3://{detail["bucket"]["name"]}/{detail["object"]["key"]}'
     if kind == "SageMaker Model Package State Change":
-        return f'"{kind}" {detail.get("ModelPackageArn", "").rsplit("/", 2)[-2:]!s} -> {detail.get("ModelApprovalStatus")}'
+        return f'"{kind}" {"/".join(detail.get("ModelPackageArn", "").rsplit("/", 2)[-2:])} -> {detail.get("ModelApprovalStatus")}'
     if "schedule" in event:
         return f"its tick at {event.get('time')} (virtual clock)"
     return f'"{kind}"'
