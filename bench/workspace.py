@@ -142,7 +142,10 @@ def _seed(workspace: Path, size_gb: float, scratch: Path) -> dict:
         buckets = [b["Name"] for b in client("s3").list_buckets()["Buckets"]]
         data = next(b for b in buckets if "-data-" in b)
         artifacts = next(b for b in buckets if "-artifacts-" in b)
-        group = client("sagemaker").list_model_package_groups()["ModelPackageGroupSummaryList"][0]["ModelPackageGroupName"]
+        groups = client("sagemaker").list_model_package_groups()["ModelPackageGroupSummaryList"]
+        group = groups[0]["ModelPackageGroupName"] if groups else "sagestep-dev-credit-data"
+        if not groups:  # a model line's group is created by its first training run; the benchmark does not train here
+            client("sagemaker").create_model_package_group(ModelPackageGroupName=group)
         client("sagemaker").create_model_package(
             ModelPackageGroupName=group, ModelApprovalStatus="PendingManualApproval",
             InferenceSpecification={"Containers": [{"Image": "local", "ModelDataUrl": f"s3://{artifacts}/m/model.tar.gz"}],
