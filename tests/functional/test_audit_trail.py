@@ -1,7 +1,9 @@
 """The audit trail in the local cloud (issue 14): a lean life cycle on the real credit data — train, approve (the
-template's DeployOnApproval rule deploys), approve again — leaves one valid record per decision in the Object Lock
-audit bucket, written by the deciding function or by the audit recorder on the events AWS emits; a locked record
-can be neither deleted nor overwritten."""
+template's DeployOnApproval rule deploys), approve again, retrain and reject the new package, an operator's attempt to
+deploy the rejected package (refused: PackageNotApproved) — leaves one valid record per decision in the Object Lock audit bucket,
+written by the deciding function or by the audit recorder on the events AWS emits; a locked record can be neither
+deleted nor overwritten. The decisions of monitoring (violations) and of an A/B test are checked after the autopilot's
+life cycle, in tests/functional/test_demo.py."""
 
 from __future__ import annotations
 
@@ -43,7 +45,17 @@ def lifecycle(tmp_path_factory, credit_data):
         deployment = _wait_for_deployment(runtime)
         assert deployment.status == "SUCCEEDED", deployment.cause
         approvals.decide(sagemaker, package, "approve", by="Ben Audit", reason="re-reviewed after the deployment")
-        yield runtime, package, training, deployment
+        # a retraining's package is rejected; an operator then tries to deploy it anyway: Step Functions refuses it
+        retraining = runtime.run("TrainingStateMachine", execution_input, name="audit-retrain")
+        assert retraining.status == "SUCCEEDED", retraining.cause
+        rejected = retraining.output["Registered"]["ModelPackageArn"]
+        approvals.decide(sagemaker, rejected, "reject", by="Cy Review", reason="no better than the live model")
+        sfn = runtime.client("stepfunctions")
+        refused = runtime.wait(sfn.start_execution(stateMachineArn=runtime.state_machine_arn("DeploymentStateMachine"),
+                                                   name="audit-deploy-rejected",
+                                                   input=json.dumps({"ModelPackageArn": rejected}))["executionArn"])
+        assert (refused.status, refused.error) == ("FAILED", "PackageNotApproved"), refused.cause
+        yield runtime, package, training, deployment, (retraining, rejected, refused)
 
 
 def _wait_for_deployment(runtime: LocalRuntime):
@@ -53,6 +65,7 @@ def _wait_for_deployment(runtime: LocalRuntime):
     while not (executions := sfn.list_executions(stateMachineArn=arn)["executions"]):
         assert time.monotonic() - started < DELIVERY_PATIENCE_S, "the approval did not start a deployment"
         time.sleep(0.2)
+    assert len(executions) == 1, executions
     return runtime.wait(executions[0]["executionArn"])
 
 
@@ -71,23 +84,34 @@ def _records(runtime: LocalRuntime, expected: dict[str, int]) -> dict[str, list[
         time.sleep(0.2)
 
 
-EXPECTED = {"training_started": 1, "gate_decision": 1, "approval": 2, "deployment_started": 1, "deployment_succeeded": 1}
+EXPECTED = {"training_started": 2, "gate_decision": 2, "approval": 2, "rejection": 1, "deployment_started": 2,
+            "deployment_succeeded": 1, "deployment_failed": 1}
 
 
 def test_life_cycle_leaves_one_valid_record_per_decision_and_a_second_approval_adds_one(lifecycle):
-    runtime, package, training, deployment = lifecycle
-    # WHEN the audit bucket is read after train -> approve (-> deploy) -> approve again
+    runtime, package, training, deployment, (retraining, rejected, refused) = lifecycle
+    # WHEN the audit bucket is read after train -> approve (-> deploy) -> approve again -> retrain -> reject the new
+    # package -> deploy it (refused)
     found = _records(runtime, EXPECTED)
     # THEN it holds exactly one record per decision, each valid against the versioned schema
     assert {k: len(v) for k, v in found.items()} == EXPECTED
     for _, record in (item for items in found.values() for item in items):
         audit.validate(record)
-    gate = found["gate_decision"][0][1]
-    assert gate["decision"] == "passed" and gate["subject"]["execution_arn"] == training.execution_arn
-    assert "TestAuc" in gate["evidence"]["metrics"]
-    assert found["training_started"][0][1]["subject"]["execution_arn"] == training.execution_arn
-    assert {r["subject"]["execution_arn"] for kind in ("deployment_started", "deployment_succeeded")
-            for _, r in found[kind]} == {deployment.execution_arn}
+    gates = {r["subject"]["execution_arn"]: r for _, r in found["gate_decision"]}
+    assert set(gates) == {training.execution_arn, retraining.execution_arn}
+    assert gates[training.execution_arn]["decision"] == "passed" and "TestAuc" in gates[training.execution_arn]["evidence"]["metrics"]
+    assert {r["subject"]["execution_arn"] for _, r in found["training_started"]} == {training.execution_arn,
+                                                                                     retraining.execution_arn}
+    assert {r["subject"]["execution_arn"] for _, r in found["deployment_succeeded"]} == {deployment.execution_arn}
+    assert {r["subject"]["execution_arn"] for _, r in found["deployment_started"]} == {deployment.execution_arn,
+                                                                                       refused.execution_arn}
+    # AND the refused deployment of the rejected package is recorded, and the rejection with who and why
+    failed = found["deployment_failed"][0][1]
+    assert (failed["subject"]["execution_arn"], failed["subject"]["model_package_arn"], failed["decision"]) == (
+        refused.execution_arn, rejected, "FAILED")
+    rejection = found["rejection"][0][1]
+    assert (rejection["actor"]["name"], rejection["reasons"][0], rejection["subject"]["model_package_arn"]) == (
+        "Cy Review", "no better than the live model", rejected)
     # AND the second approval added a record: both approvers and reasons are kept, the first is not overwritten
     approvals_found = sorted((r["actor"]["name"], r["reasons"][0]) for _, r in found["approval"])
     assert approvals_found == [("Ana Risk", "AUC and fairness reviewed"), ("Ben Audit", "re-reviewed after the deployment")]
@@ -121,7 +145,7 @@ def test_a_locked_record_can_be_neither_deleted_nor_overwritten(lifecycle):
 def test_the_registered_package_has_a_model_card_valid_against_aws_schema_and_rendered_in_the_report(lifecycle):
     from sagestep.validate import model_card
 
-    runtime, package, training, _ = lifecycle
+    runtime, package, training, *_ = lifecycle
     sagemaker = runtime.client("sagemaker")
     # GIVEN the training run's model card, as the pipeline created it in the local SageMaker
     arn = training.output["ModelCard"]["ModelCardArn"]
@@ -140,7 +164,7 @@ def test_explain_decision_prints_the_captured_decision_its_model_lineage_and_app
     import subprocess
     import sys
 
-    runtime, package, training, deployment = lifecycle
+    runtime, package, training, deployment, _ = lifecycle
     # GIVEN three real applicants scored by the deployed endpoint under one inference id
     rows = load_event("smoke_test_credit_data")["Rows"][:3]
     endpoint = deployment.input.get("EndpointName") or "sagestep-dev-credit-data"
@@ -171,9 +195,10 @@ def test_explain_decision_prints_the_captured_decision_its_model_lineage_and_app
     assert [d["decision"] for d in record["decisions"]] == [p["decision"] for p in predictions]
     assert [d["reason_codes"] for d in record["decisions"]] == [p["reason_codes"] for p in predictions]
     assert record["decisions"][0]["inputs"]["Income"] == rows[0].split(",")[list(record["decisions"][0]["inputs"]).index("Income")]
-    # AND the model's lineage and both approvals, each pointing at its audit record
+    # AND the model's lineage and both approvals, each pointing at its audit record (not the rejection of another
+    # package of the line)
     assert record["lineage"]["ExecutionArn"] == training.execution_arn and record["lineage"]["DataS3Uri"]
-    assert [a["by"] for a in record["approvals"]] == ["Ana Risk", "Ben Audit"]
+    assert [(a["by"], a["decision"]) for a in record["approvals"]] == [("Ana Risk", "Approved"), ("Ben Audit", "Approved")]
     assert all(a["audit_record"].startswith(f"s3://{runtime.bucket('AuditBucket')}/audit/v1/approval/") for a in record["approvals"])
     # AND the plain-text form says the same for a reader
     text = subprocess.run([sys.executable, "-m", "sagestep", "explain-decision", "loan-app-000123",

@@ -8,9 +8,11 @@ import json
 
 import pytest
 
+from sagestep.audit import records as audit
 from sagestep.cli import main
+from sagestep.local import LocalRuntime
 from sagestep.local.bus import read_deliveries
-from tests.conftest import REPO_ROOT
+from tests.conftest import BY_HAND, REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +58,36 @@ def test_every_execution_was_started_by_the_expected_rule_schedule_or_execution(
     assert set(by_machine["sagestep-dev-monitoring"]) == {"sagestep-local-MonitoringStateMachineMonitorOnSchedule"}, by_machine
     # the one execution a user starts in the story: the A/B test of the retrained challenger
     assert by_machine["sagestep-dev-ab-test"] == ["client"], by_machine
+
+
+def test_every_decision_of_the_autopilots_life_cycle_is_in_the_audit_trail(demo):
+    workspace, _ = demo
+    runs = executions(workspace)
+    trainings = {a for a in runs if a.split(":")[-2] == "sagestep-dev-training"}
+    deployments = {a for a in runs if a.split(":")[-2] == "sagestep-dev-deployment"}
+    [ab_test] = [a for a in runs if a.split(":")[-2] == "sagestep-dev-ab-test"]
+    # WHEN the audit bucket of the demo's workspace is read (the cloud restarted on it, nothing running)
+    with LocalRuntime(REPO_ROOT, workspace=workspace, time_scale=0.01, parameter_overrides=BY_HAND) as runtime:
+        s3, bucket = runtime.client("s3"), runtime.bucket("AuditBucket")
+        found: dict[str, list[dict]] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=audit.KEY_PREFIX + "/"):
+            for item in page.get("Contents", []):
+                record = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+                audit.validate(record)
+                found.setdefault(record["kind"], []).append(record)
+    # THEN each decision the story made has its record: both trainings started and gated, the approval, every
+    # deployment's start and outcome, the drift the schedule flagged, and the A/B test's final decision
+    assert {r["subject"]["execution_arn"] for r in found["training_started"]} == trainings
+    assert {r["subject"]["execution_arn"] for r in found["gate_decision"]} == trainings
+    assert [r["actor"]["name"] for r in found["approval"]] == ["Ana Risk"]
+    assert {r["subject"]["execution_arn"] for r in found["deployment_started"]} == deployments
+    assert {r["subject"]["execution_arn"] for r in found["deployment_succeeded"]} == deployments
+    assert "deployment_failed" not in found
+    assert found["monitoring_violations"] and all(r["subject"]["endpoint_name"] == "sagestep-dev-credit-data"
+                                                  for r in found["monitoring_violations"])
+    reasons = json.dumps([r["reasons"] for r in found["monitoring_violations"]])
+    assert "data_quality" in reasons and ("Income" in reasons or "Amount" in reasons), reasons
+    [decision] = found["ab_decision"]
+    output = runs[ab_test]["output"]
+    output = json.loads(output) if isinstance(output, str) else output
+    assert decision["decision"] == output["Decision"]["Decision"], decision

@@ -181,6 +181,7 @@ class LocalCloud:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
+        _list_moto_modules_once()
         app = CloudApp(DomainDispatcherApplication(create_backend_app), self)
         try:
             self._server = make_server("127.0.0.1", self.port, app, threaded=True, request_handler=MotoRequestHandler)
@@ -234,8 +235,15 @@ class LocalCloud:
                     os.environ.update(self._saved_env)
                 self.workspace.release()
 
-    def _spawn(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+    def _spawn(self, target: Callable[[], Any], name: str) -> None:
+        def run() -> None:
+            try:
+                target()
+            except Exception:  # noqa: BLE001 - a background task cut short by the cloud stopping is not news
+                if not self._stop.is_set():
+                    logging.getLogger("sagestep.local").error("background task %s failed:\n%s", name, traceback.format_exc())
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
         self._background.append(thread)
         thread.start()
 
@@ -552,6 +560,21 @@ class LocalCloud:
 
     def inject_fault(self, service: str, action: str, error_code: str, times: int = 1) -> None:
         engine.HOOKS.faults.setdefault((service, action.lower()), []).extend([error_code] * times)
+
+
+def _list_moto_modules_once() -> None:
+    """moto's server routes each request by listing its package directory (about 200 stat calls, under its global
+    lock): a third of a request's cost here. The directory cannot change while the cloud runs; list it once."""
+    from moto import backends
+
+    if not getattr(backends.list_of_moto_modules, "listed_once", False):
+        modules = frozenset(backends.list_of_moto_modules())
+
+        def list_of_moto_modules() -> frozenset[str]:
+            return modules
+
+        list_of_moto_modules.listed_once = True  # type: ignore[attr-defined]
+        backends.list_of_moto_modules = list_of_moto_modules
 
 
 class CloudApp:

@@ -128,6 +128,21 @@ def hold_while_busy(stop: threading.Event) -> None:
         stop.wait(0.05)
 
 
+_SYNC_JOB_KINDS = {"describe_processing_job": "processing", "describe_training_job": "training",
+                   "describe_transform_job": "transform"}
+
+
+def wait_for_job(describe: str, name: str) -> None:
+    """The pause between two polls of a `.sync` job. A job of this cloud's runner wakes the poll as it ends, so the
+    poll can be rare (a poll is a Describe call: polling every few milliseconds at small time scales cost a core)."""
+    runner = HOOKS.job_runner
+    job = runner.get(_SYNC_JOB_KINDS[describe], name) if runner is not None and describe in _SYNC_JOB_KINDS else None
+    if job is None:
+        time.sleep(max(0.02, scaled(0.5)))
+    else:
+        job.done.wait(max(1.0, scaled(30)))
+
+
 class _ScaledTime:
     """Stands in for the `time` module inside moto modules whose sleeps should follow the time scale."""
 
@@ -317,7 +332,7 @@ def _build_sagemaker_service_class() -> type:
                         self._get_sfn_resource(),
                         self._get_sfn_resource_type(),
                     )
-                time.sleep(max(0.02, scaled(0.5)))
+                wait_for_job(describe, job_name)
                 return None
 
             return resolve
@@ -930,6 +945,10 @@ def _credentials_for(region: str, role_arn: str | None) -> tuple[str, str, str |
     return _ASSUMED[cache_key]
 
 
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def _install_service_endpoint() -> None:
     """The engine's own service calls (aws-sdk and optimized integrations) go to the local cloud's URL (moto uses
     `localhost`, which may resolve to ::1 first while the cloud listens on 127.0.0.1 only)."""
@@ -944,12 +963,18 @@ def _install_service_endpoint() -> None:
 
         timeout = _module(f"{_P}.asl.component.common.timeouts.timeout").TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
         key, secret, token = _credentials_for(region, getattr(state_credentials, "role_arn", None))
-        return boto3.client(
-            service_name=service, region_name=region, endpoint_url=HOOKS.endpoint_url, aws_access_key_id=key,
-            aws_secret_access_key=secret, aws_session_token=token,
-            config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1},
-                          connect_timeout=timeout, read_timeout=timeout),
-        )
+        cache_key = (HOOKS.endpoint_url, service, region, key, secret, token, timeout)
+        # One client per service and credentials, as moto's engine would make one per call: making a client costs
+        # more than the call itself. Clients are thread-safe once made; making them is not, hence the lock.
+        with _CLIENTS_LOCK:
+            if cache_key not in _CLIENTS:
+                _CLIENTS[cache_key] = boto3.client(
+                    service_name=service, region_name=region, endpoint_url=HOOKS.endpoint_url, aws_access_key_id=key,
+                    aws_secret_access_key=secret, aws_session_token=token,
+                    config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1},
+                                  connect_timeout=timeout, read_timeout=timeout, max_pool_connections=64),
+                )
+            return _CLIENTS[cache_key]
 
     module.boto_client_for = boto_client_for
     # modules that imported the function by name keep their own reference: rebind them too

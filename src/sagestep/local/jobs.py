@@ -132,14 +132,42 @@ class LocalJob:
 
 
 class S3Store:
-    """Download and upload under the SageMaker rules for S3Prefix data sources, through a boto3 client."""
+    """Download and upload under the SageMaker rules for S3Prefix data sources, through one boto3 client.
+
+    Objects up to SINGLE_REQUEST_BYTES move in one GET or PUT; larger ones through boto3's managed transfer (ranged,
+    multipart). The managed transfer starts a thread pool per call, most of the cost of a small object here."""
+
+    SINGLE_REQUEST_BYTES = 64 * 2**20
 
     def __init__(self, client_factory: Callable[[], BaseClient]) -> None:
         self._client_factory = client_factory
+        self._client: BaseClient | None = None
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> BaseClient:
-        return self._client_factory()
+        with self._lock:  # boto3 clients are thread-safe once made; making one is not
+            if self._client is None:
+                self._client = self._client_factory()
+            return self._client
+
+    def _get(self, bucket: str, key: str, destination: Path, size: int | None = None) -> None:
+        client = self.client
+        if size is None:
+            size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        if size > self.SINGLE_REQUEST_BYTES:
+            client.download_file(bucket, key, str(destination))
+            return
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        with open(destination, "wb") as out:
+            shutil.copyfileobj(body, out, 2**20)
+
+    def _put(self, path: Path, bucket: str, key: str) -> None:
+        if path.stat().st_size > self.SINGLE_REQUEST_BYTES:
+            self.client.upload_file(str(path), bucket, key)
+            return
+        with open(path, "rb") as body:
+            self.client.put_object(Bucket=bucket, Key=key, Body=body)
 
     def download_prefix(self, uri: str, target: Path) -> int:
         bucket, prefix = parse_s3_uri(uri)
@@ -162,7 +190,7 @@ class S3Store:
                     continue
                 destination = target / key[len(base):]
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                client.download_file(bucket, key, str(destination))
+                self._get(bucket, key, destination, item.get("Size"))
                 count += 1
         if count == 0:
             raise JobSpecError(f"no objects under {uri}: the input channel is empty (check the S3Uri and that the data was uploaded)")
@@ -179,7 +207,7 @@ class S3Store:
         for relative in manifest[1:]:
             destination = target / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
-            self.client.download_file(prefix_bucket, prefix + relative, str(destination))
+            self._get(prefix_bucket, prefix + relative, destination)
         return len(manifest) - 1
 
     def download_extracted(self, uri: str, target: Path) -> None:
@@ -196,7 +224,7 @@ class S3Store:
     def download_object(self, uri: str, destination: Path) -> None:
         bucket, key = parse_s3_uri(uri)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        self.client.download_file(bucket, key, str(destination))
+        self._get(bucket, key, destination)
 
     def upload_dir(self, source: Path, uri: str) -> int:
         bucket, prefix = parse_s3_uri(uri)
@@ -205,7 +233,7 @@ class S3Store:
         for path in sorted(source.rglob("*")):
             if path.is_file():
                 key = f"{prefix}/{path.relative_to(source).as_posix()}" if prefix else path.relative_to(source).as_posix()
-                self.client.upload_file(str(path), bucket, key)
+                self._put(path, bucket, key)
                 count += 1
         return count
 
