@@ -233,13 +233,13 @@ def test_approval_rate_guardrail_aborts_and_restores_the_champion(runtime, ab_mo
 
 def test_fairness_guardrail_on_shadow_decisions_aborts_and_restores_the_champion(runtime, ab_models, champion,
                                                                                 challenger_code):
-    # GIVEN a shadow challenger that adds 0.3 to the score of every applicant under 25
+    # GIVEN a shadow challenger that adds 0.45 to the score of every applicant under 25: it declines most of them, so
+    # the breach is clear with the 25-30 young applicants the test's own sample size brings, however fast they come
     artifacts, rows = ab_models
     before = live_config(runtime)
-    unfair = register_challenger(runtime, "unfair", artifacts["good"], challenger_code, CHALLENGER_YOUNG_PENALTY="0.3")
+    unfair = register_challenger(runtime, "unfair", artifacts["good"], challenger_code, CHALLENGER_YOUNG_PENALTY="0.45")
     record, report = run_with_traffic(runtime, rows, "ab-unfair", ab_input(
-        # applicants under 25 are about a tenth of the traffic: 15 of them let the guardrail decide before the test's
-        # own sample size is reached, however fast the machine sends the rows
+        # applicants under 25 are about a tenth of the traffic: 15 of them let the guardrail decide
         unfair, Mode="shadow", TrafficShare=1.0, Guardrails={"ApprovalRateBand": [-0.5, 0.5], "MinCount": 15}))
     # THEN its decisions' disparate impact for Age is outside [0.8, 1.25]: abort, champion restored, reason recorded
     # shadow: every answer came from the champion
