@@ -18,7 +18,7 @@ from tests.conftest import BY_HAND, REPO_ROOT
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     workspace = tmp_path_factory.mktemp("demo-ws")
-    code = main(["demo", "--workspace", str(workspace), "--template", str(REPO_ROOT / "template.yaml")])
+    code = main(["demo", "--workspace", str(workspace), "--template", str(REPO_ROOT / "template.yaml"), "--time-scale", "0.01"])
     return workspace, code
 
 
