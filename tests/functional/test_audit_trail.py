@@ -75,10 +75,8 @@ def _records(runtime: LocalRuntime, expected: dict[str, int]) -> dict[str, list[
     started = time.monotonic()
     while True:
         found: dict[str, list[tuple[str, dict]]] = {}
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=audit.KEY_PREFIX + "/"):
-            for item in page.get("Contents", []):
-                record = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-                found.setdefault(record["kind"], []).append((item["Key"], record))
+        for key, record in audit.read(s3, bucket):
+            found.setdefault(record["kind"], []).append((key, record))
         if all(len(found.get(k, [])) >= n for k, n in expected.items()) or time.monotonic() - started > DELIVERY_PATIENCE_S:
             return found
         time.sleep(0.2)

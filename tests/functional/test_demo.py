@@ -70,11 +70,9 @@ def test_every_decision_of_the_autopilots_life_cycle_is_in_the_audit_trail(demo)
     with LocalRuntime(REPO_ROOT, workspace=workspace, time_scale=0.01, parameter_overrides=BY_HAND) as runtime:
         s3, bucket = runtime.client("s3"), runtime.bucket("AuditBucket")
         found: dict[str, list[dict]] = {}
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=audit.KEY_PREFIX + "/"):
-            for item in page.get("Contents", []):
-                record = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-                audit.validate(record)
-                found.setdefault(record["kind"], []).append(record)
+        for _, record in audit.read(s3, bucket):
+            audit.validate(record)
+            found.setdefault(record["kind"], []).append(record)
     # THEN each decision the story made has its record: both trainings started and gated, the approval, every
     # deployment's start and outcome, the violations the schedule flagged, and the A/B test's final decision
     assert {r["subject"]["execution_arn"] for r in found["training_started"]} == trainings

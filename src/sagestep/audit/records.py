@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,14 @@ def write(s3: Any, bucket: str, record: dict[str, Any]) -> str | None:
             return None
         raise
     return key
+
+
+def read(s3: Any, bucket: str, kind: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(key, record) of every record in the bucket, or of one kind."""
+    prefix = f"{KEY_PREFIX}/{kind}/" if kind else f"{KEY_PREFIX}/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            yield item["Key"], json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
 
 
 # ------------------------------------------------------------------------------------------------ from events

@@ -20,6 +20,7 @@ import json
 import tarfile
 from typing import Any
 
+from sagestep.audit import records as audit
 from sagestep.cli import UserError
 from sagestep.cli.local import add_runtime_arguments, open_runtime
 
@@ -142,12 +143,10 @@ def _columns(s3: Any, package: dict[str, Any]) -> list[str]:
 def _approvals(s3: Any, bucket: str, package_arn: str) -> list[dict[str, Any]]:
     found = []
     for kind in ("approval", "rejection"):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"audit/v1/{kind}/"):
-            for item in page.get("Contents", []):
-                record = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-                if record.get("subject", {}).get("model_package_arn") == package_arn:
-                    found.append({"decision": record["decision"], "by": record["actor"]["name"], "at": record["time"],
-                                  "reasons": record["reasons"], "audit_record": f"s3://{bucket}/{item['Key']}"})
+        for key, record in audit.read(s3, bucket, kind):
+            if record.get("subject", {}).get("model_package_arn") == package_arn:
+                found.append({"decision": record["decision"], "by": record["actor"]["name"], "at": record["time"],
+                              "reasons": record["reasons"], "audit_record": f"s3://{bucket}/{key}"})
     return sorted(found, key=lambda r: r["at"])
 
 
