@@ -116,6 +116,16 @@ def follow(runtime: Any, narrator: Narrator, step: Step, arn: str) -> Any:
     return record
 
 
+def follow_rule(runtime: Any, narrator: Narrator, rule: str, seen: set[str], what: str, step_name: str) -> tuple[Step, Any]:
+    """Wait for the next execution `rule` starts (not one in `seen`), say so, and follow it to its end."""
+    delivery = wait_for_rule(runtime, rule, seen)
+    seen.add(delivery["execution"])
+    step = Step(step_name, f"rule {rule}")
+    narrator.steps.append(step)
+    narrator.say(f"{what} started by rule {rule} <- {describe_event(delivery['event'])}")
+    return step, follow(runtime, narrator, step, delivery["execution"])
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     root = args.template.resolve().parent
     args.parameter_overrides = [f"{k}={v}" for k, v in AUTOPILOT_PARAMETERS.items()] + list(args.parameter_overrides)
@@ -142,12 +152,7 @@ def _autopilot(runtime: Any, narrator: Narrator, root: Path, workspace: Path) ->
     runtime.put_file(root / DATASET_CONFIG, f"s3://{data_bucket}/configs/{DATASET}.yaml")
     runtime.put_file(root / DATASET_FILE, f"s3://{data_bucket}/datasets/{DATASET}/{DATASET_FILE.name}")
     seen: set[str] = set()
-    delivery = wait_for_rule(runtime, "RetrainOnNewData", seen)
-    seen.add(delivery["execution"])
-    training_step = Step("train", "rule RetrainOnNewData")
-    narrator.steps.append(training_step)
-    narrator.say(f"2. Training started by rule RetrainOnNewData <- {describe_event(delivery['event'])}")
-    training = follow(runtime, narrator, training_step, delivery["execution"])
+    training_step, training = follow_rule(runtime, narrator, "RetrainOnNewData", seen, "2. Training", "train")
     if training.status != "SUCCEEDED":
         return 1
     package_arn = training.output["Registered"]["ModelPackageArn"]
@@ -163,12 +168,7 @@ def _autopilot(runtime: Any, narrator: Narrator, root: Path, workspace: Path) ->
 
     narrator.say("3. You approve it in the model registry (UpdateModelPackage, as reviewer 'Ana Risk')")
     approvals.decide(sagemaker, package_arn, "approve", by="Ana Risk", reason="demo: gate passed, report reviewed")
-    delivery = wait_for_rule(runtime, "DeployOnApproval", seen)
-    seen.add(delivery["execution"])
-    deploy_step = Step("deploy", "rule DeployOnApproval")
-    narrator.steps.append(deploy_step)
-    narrator.say(f"4. Deployment started by rule DeployOnApproval <- {describe_event(delivery['event'])}")
-    deployment = follow(runtime, narrator, deploy_step, delivery["execution"])
+    deploy_step, deployment = follow_rule(runtime, narrator, "DeployOnApproval", seen, "4. Deployment", "deploy")
     if deployment.status != "SUCCEEDED":
         return 1
     endpoint = sagemaker.describe_model_package(ModelPackageName=package_arn)["ModelPackageGroupName"]
