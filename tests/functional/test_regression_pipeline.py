@@ -14,7 +14,7 @@ from sagestep.local import LocalRuntime
 from sagestep.local.traffic import Traffic, load_rows
 from sagestep.registry import approvals
 from sagestep.training.metrics import regression_statistics
-from tests.conftest import REPO_ROOT, load_event
+from tests.conftest import BY_HAND, REPO_ROOT, load_event
 
 CHICAGO = REPO_ROOT / "data" / "chicago" / "chicago.csv"
 
@@ -22,8 +22,7 @@ CHICAGO = REPO_ROOT / "data" / "chicago" / "chicago.csv"
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory):
     with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("workspace"), time_scale=0.001,
-                      parameter_overrides={"DeployOnApprovalState": "DISABLED",
-                                           "RetrainOnNewDataState": "DISABLED"}) as rt:
+                      parameter_overrides=BY_HAND) as rt:
         yield rt
 
 

@@ -9,14 +9,13 @@ import pytest
 import yaml
 
 from sagestep.local import LocalRuntime
-from tests.conftest import REPO_ROOT, load_event
+from tests.conftest import BY_HAND, REPO_ROOT, load_event
 
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory):
     with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("workspace"), time_scale=0.001,
-                      parameter_overrides={"DeployOnApprovalState": "DISABLED",
-                                           "RetrainOnNewDataState": "DISABLED"}) as rt:
+                      parameter_overrides=BY_HAND) as rt:
         yield rt
 
 
