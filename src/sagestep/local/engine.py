@@ -17,6 +17,7 @@ What is plugged in:
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import datetime as dt
@@ -723,17 +724,28 @@ def _install_parser_scopes() -> None:
     preprocessor.__init__ = __init__
 
 
+# moto parses a state machine's definition (a pure-Python ANTLR parser: a tenth of the local suite's CPU) when it is
+# created and again at every execution's start. A parsed program keeps no execution's state (that lives in the
+# execution's Environment; Map iterations and Parallel branches already run one program concurrently), so the last
+# definitions parsed are kept, keyed by their text.
+_PARSED: collections.OrderedDict[str, Any] = collections.OrderedDict()
+_PARSED_LOCK = threading.Lock()
+_PARSED_KEEP = 64
+
+
 def _install_item_batcher() -> None:
     """moto's ASL grammar has no ItemBatcher (a definition using it fails to parse): the field is taken out before
-    parsing and applied to the Distributed Map's items before the child executions start."""
+    parsing and applied to the Distributed Map's items before the child executions start. Parsed programs are kept
+    (_PARSED)."""
     parser_cls = _attr(_module(f"{_P}.asl.parse.asl_parser"), "AmazonStateLanguageParser")
     original_parse = _attr(parser_cls, "parse")
     state_map_cls = _attr(_module(f"{_P}.asl.component.state.exec.state_map.state_map"), "StateMap")
     distributed = _attr(_module(f"{_P}.asl.component.state.exec.state_map.iteration.distributed_iteration_component"),
                         "DistributedIterationComponent")
     original_map_run = _attr(distributed, "_map_run")
+    eval_component_cls = _attr(_module(f"{_P}.asl.component.eval_component"), "EvalComponent")
 
-    def parse(definition: str) -> Any:
+    def parse_uncached(definition: str) -> Any:
         try:
             document = json.loads(definition)
         except ValueError:
@@ -748,6 +760,21 @@ def _install_item_batcher() -> None:
             if component.name in found:
                 component.sagestep_item_batcher = found[component.name]
         return program, tree
+
+    def parse(definition: str) -> Any:
+        with _PARSED_LOCK:
+            parsed = _PARSED.get(definition)
+            if parsed is not None:
+                _PARSED.move_to_end(definition)
+                return parsed
+        parsed = parse_uncached(definition)  # a definition that does not parse raises: nothing is kept
+        for component in _components(parsed[0], eval_component_cls):
+            component.heap_key  # noqa: B018 - assigned once here, not raced for by two executions' first retries
+        with _PARSED_LOCK:
+            _PARSED[definition] = parsed
+            while len(_PARSED) > _PARSED_KEEP:
+                _PARSED.popitem(last=False)
+        return parsed
 
     def _map_run(self: Any, env: Any, eval_input: Any) -> None:
         batcher = getattr(env, "sagestep_item_batcher", None)

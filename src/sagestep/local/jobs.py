@@ -135,12 +135,16 @@ class S3Store:
     """Download and upload under the SageMaker rules for S3Prefix data sources, through one boto3 client.
 
     Objects up to SINGLE_REQUEST_BYTES move in one GET or PUT; larger ones through boto3's managed transfer (ranged,
-    multipart). The managed transfer starts a thread pool per call, most of the cost of a small object here."""
+    multipart). The managed transfer starts a thread pool per call, most of the cost of a small object here. The
+    local cloud says where an object's bytes lie in its workspace (`object_file`): a job's inputs are listed through
+    S3 and copied from there (a GET per small capture file cost more than the job's own work)."""
 
     SINGLE_REQUEST_BYTES = 64 * 2**20
 
-    def __init__(self, client_factory: Callable[[], BaseClient]) -> None:
+    def __init__(self, client_factory: Callable[[], BaseClient],
+                 object_file: Callable[[str, str], Path | None] | None = None) -> None:
         self._client_factory = client_factory
+        self._object_file = object_file  # where the cloud keeps an object's bytes, if it tells: copied, not fetched
         self._client: BaseClient | None = None
         self._lock = threading.Lock()
 
@@ -152,6 +156,13 @@ class S3Store:
             return self._client
 
     def _get(self, bucket: str, key: str, destination: Path, size: int | None = None) -> None:
+        source = self._object_file(bucket, key) if self._object_file is not None else None
+        if source is not None:
+            try:
+                shutil.copyfile(source, destination)
+                return
+            except FileNotFoundError:  # replaced or deleted since it was listed: ask S3
+                pass
         client = self.client
         if size is None:
             size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]

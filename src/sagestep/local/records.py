@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from typing import Any
 
 ACCOUNT_ID = "123456789012"
@@ -11,6 +12,27 @@ REGION = "us-east-1"
 DEFAULT_STACK_NAME = "sagestep-local"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 CONSOLE_PATH = "/_console"  # under the cloud's URL; S3 bucket names cannot start with "_", so no API path is shadowed
+
+
+class Clients:
+    """boto3 clients of one local cloud, one per service: making a client costs tens of milliseconds of CPU (the
+    cloud, its tests and the console ask for them all the time) and a client is thread-safe."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()  # boto3's session, which makes them, is not thread-safe
+
+    def get(self, service: str) -> Any:
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                import boto3
+
+                client = boto3.session.Session().client(service, region_name=REGION, endpoint_url=self.url,
+                                                        aws_access_key_id="testing", aws_secret_access_key="testing")
+                self._clients[service] = client
+            return client
 
 
 class CloudError(RuntimeError):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sagestep.local.files import JsonLog
-from sagestep.local.records import ACCOUNT_ID, DEFAULT_STACK_NAME, REGION, TERMINAL, failure_from_history, iso, json_safe, maybe_json
+from sagestep.local.records import ACCOUNT_ID, DEFAULT_STACK_NAME, REGION, TERMINAL, Clients, failure_from_history, iso, json_safe, maybe_json
 from sagestep.local.workspace import Workspace
 from sagestep.stack import template as tpl
 
@@ -88,6 +88,7 @@ class LocalRuntime:
         self.state_machines: dict[str, tpl.StateMachineSpec] = {}
         self.functions: dict[str, tpl.FunctionSpec] = {}
         self._adhoc: dict[Path, str] = {}
+        self._clients: Clients | None = None
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -158,10 +159,11 @@ class LocalRuntime:
     # ------------------------------------------------------------------------------------ clients
 
     def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(service, region_name=REGION, endpoint_url=self.url, aws_access_key_id="testing",
-                            aws_secret_access_key="testing")
+        if self.cloud is not None:
+            return self.cloud.client(service)
+        if self._clients is None or self._clients.url != self.url:
+            self._clients = Clients(self.url)
+        return self._clients.get(service)
 
     @property
     def endpoints(self) -> Any:
