@@ -1,4 +1,4 @@
-"""The walks the parameter, IAM and naming checks share, run once per state machine and cached.
+"""The walks the parameter, IAM and naming checks share, run once per state machine version and cached.
 
 - *example* walks: each sample input of the machine in events/ (or, without one, a fully unknown input), an
   execution named like Step Functions' default (a UUID), RetryCount 0;
@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import json
+from collections.abc import Callable
 from typing import Any
 
 from sagestep.validate.evaluate import Walker, WalkSettings
@@ -50,11 +53,7 @@ def _example(machine: Machine) -> list[Walk]:
 
 
 def example_walks(machine: Machine) -> list[Walk]:
-    if machine.definition is None:
-        return []
-    if "_example_walks" not in machine.__dict__:
-        machine.__dict__["_example_walks"] = _example(machine)
-    return machine.__dict__["_example_walks"]
+    return _walks(machine, "example", _example)
 
 
 def _lengthen(value: Any, length: int) -> Any:
@@ -93,8 +92,24 @@ def _probes(machine: Machine) -> list[Walk]:
 
 
 def probe_walks(machine: Machine) -> list[Walk]:
+    return _walks(machine, "probe", _probes)
+
+
+# Walks of machines already walked in this process, by everything a walk depends on: a process that validates
+# several versions of a project (an editor's checker, the test suite) walks an unchanged machine once. The checks
+# only read walks.
+_WALKED: collections.OrderedDict[tuple[str, ...], list[Walk]] = collections.OrderedDict()
+_WALKED_KEEP = 128
+
+
+def _walks(machine: Machine, kind: str, walk: Callable[[Machine], list[Walk]]) -> list[Walk]:
     if machine.definition is None:
         return []
-    if "_probe_walks" not in machine.__dict__:
-        machine.__dict__["_probe_walks"] = _probes(machine)
-    return machine.__dict__["_probe_walks"]
+    key = (kind, machine.name, machine.arn, machine.role_arn, json.dumps(machine.definition, sort_keys=True, default=repr),
+           json.dumps(machine.samples, sort_keys=True, default=repr))
+    walks = _WALKED.get(key)
+    if walks is None:
+        walks = _WALKED[key] = walk(machine)
+        while len(_WALKED) > _WALKED_KEEP:
+            _WALKED.popitem(last=False)
+    return walks
