@@ -115,7 +115,12 @@ def version_of(files: Iterable[tuple[str, bytes]]) -> str:
 
 
 def sourcedir_tarball(files: list[tuple[str, bytes]]) -> bytes:
-    """Script-mode serving source dir; the same bytes for the same content (tar and gzip headers carry no time)."""
+    """Script-mode serving source dir; the same bytes for the same content (tar and gzip headers carry no time).
+    The last one built is kept: a process that publishes the same code again (the local cloud, once per workspace)
+    does not compress the wheels again."""
+    version = version_of(files)
+    if _LAST_TARBALL[0] == version:
+        return _LAST_TARBALL[1]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for name, content in files:
@@ -124,7 +129,12 @@ def sourcedir_tarball(files: list[tuple[str, bytes]]) -> bytes:
             info.size = len(content)
             info.mtime = 0
             archive.addfile(info, io.BytesIO(content))
-    return gzip.compress(buffer.getvalue(), mtime=0)
+    tarball = gzip.compress(buffer.getvalue(), mtime=0)
+    _LAST_TARBALL[:] = [version, tarball]
+    return tarball
+
+
+_LAST_TARBALL: list[Any] = [None, b""]  # (version, sourcedir.tar.gz)
 
 
 def publish(s3: Any, bucket: str, prefix: str, files: list[tuple[str, bytes]], git_commit: str) -> dict[str, str]:

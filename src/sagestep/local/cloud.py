@@ -28,8 +28,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cheroot import wsgi
-
 from sagestep.aws import codebundle
 from sagestep.local import cloudwatch, engine, s3disk, sagemaker_backend
 from sagestep.local.endpoints import EndpointManager
@@ -42,9 +40,6 @@ from sagestep.stack import template as tpl
 
 DEFAULT_PORT = 4566
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
-# Requests in progress at once: a handful of clients, Lambda functions calling back while an Invoke is served, the
-# console's polling; idle keep-alive connections hold no thread.
-SERVER_THREADS = 32
 _READ_ACTIONS = ("Describe", "List", "Search", "Get", "Query", "BatchDescribe", "BatchGet")
 
 
@@ -180,29 +175,25 @@ class LocalCloud:
         names = {logical_id: self.resolver.physical_name(logical_id) for logical_id, resource in self.resolver.resources.items()
                  if resource.get("Type") == "AWS::S3::Bucket" and self.resolver.resource_enabled(logical_id)}
         console = create_app(self.client, self.workspace.root, names)
-        self._server.wsgi_app.extra_apps[CONSOLE_PATH] = console
+        self._server.app.extra_apps[CONSOLE_PATH] = console
         self._spawn(console.warm, "console-warm")
 
     def _start_server(self) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
 
         _list_moto_modules_once()
         app = CloudApp(DomainDispatcherApplication(create_backend_app), self)
-        # cheroot keeps HTTP/1.1 connections alive (werkzeug's dev server closes each after one request: a new TCP
-        # connection, thread and model-server connection per call) and parks idle ones in a selector, not a thread.
-        server = wsgi.Server(("127.0.0.1", self.port), app, numthreads=SERVER_THREADS, server_name="127.0.0.1")
-        server.gateway = _MotoGateway
         try:
-            server.prepare()
+            self._server = make_server("127.0.0.1", self.port, app, threaded=True, request_handler=MotoRequestHandler)
         except OSError as exc:
             raise CloudError(f"cannot listen on 127.0.0.1:{self.port}: {exc.strerror or exc}; pass another --port") from None
-        self._server = server
-        self.port = server.bind_addr[1]
+        self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         os.environ["MOTO_PORT"] = str(self.port)  # the Step Functions engine calls services at localhost:$MOTO_PORT
         os.environ["AWS_ENDPOINT_URL"] = self.url  # Lambda handlers in this process call this cloud
         engine.HOOKS.endpoint_url = self.url
-        self._thread = threading.Thread(target=server.serve, name="local-cloud", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-cloud", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -225,7 +216,8 @@ class LocalCloud:
         finally:
             try:
                 if self._server is not None:
-                    self._server.stop()
+                    self._server.shutdown()
+                    self._server.server_close()
                     self._server = None
                 for thread in self._background:
                     thread.join(timeout=5)
@@ -592,23 +584,6 @@ def _list_moto_modules_once() -> None:
 
         list_of_moto_modules.listed_once = True  # type: ignore[attr-defined]
         backends.list_of_moto_modules = list_of_moto_modules
-
-
-class _MotoGateway(wsgi.Gateway_10):
-    """S3 metadata names may hold underscores, which the environ cannot tell from dashes: moto reads their spelling
-    from an environ entry its own server writes; this gateway writes it too."""
-
-    def get_environ(self) -> dict[str, Any]:
-        from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY, environ_key_for_header, should_preserve_original_header_name
-
-        environ = super().get_environ()
-        names: dict[str, str] = {}
-        for raw in self.req.inheaders:
-            name = raw.decode("iso-8859-1")
-            if should_preserve_original_header_name(name):
-                names.setdefault(environ_key_for_header(name), name)
-        environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = names
-        return environ
 
 
 class CloudApp:
