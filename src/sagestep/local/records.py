@@ -21,16 +21,19 @@ class Clients:
     def __init__(self, url: str) -> None:
         self.url = url
         self._clients: dict[str, Any] = {}
+        self._session: Any = None
         self._lock = threading.Lock()  # boto3's session, which makes them, is not thread-safe
 
     def get(self, service: str) -> Any:
         with self._lock:
             client = self._clients.get(service)
             if client is None:
-                import boto3
+                if self._session is None:
+                    import boto3
 
-                client = boto3.session.Session().client(service, region_name=REGION, endpoint_url=self.url,
-                                                        aws_access_key_id="testing", aws_secret_access_key="testing")
+                    self._session = boto3.session.Session()
+                client = self._session.client(service, region_name=REGION, endpoint_url=self.url,
+                                              aws_access_key_id="testing", aws_secret_access_key="testing")
                 self._clients[service] = client
             return client
 
