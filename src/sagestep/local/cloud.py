@@ -86,6 +86,8 @@ class LocalCloud:
         self._replaying = False
         self.bus: Any = None
         self._execution_status: dict[str, str] = {}
+        self._execution_changes = 0  # executions started, ended or stopped so far (waiters in this process watch it)
+        self._execution_changed = threading.Condition()
         self.ready = False  # the template is deployed and the workspace restored: clients may come
 
     # ------------------------------------------------------------------------------------ lifecycle
@@ -509,6 +511,17 @@ class LocalCloud:
             self.put_event("aws.states", "Step Functions Execution Status Change", execution_status_detail(record), [arn],
                            origin="states")
         self.on_change(f"execution {record['execution']['name']} ({record['execution']['stateMachineArn'].rsplit(':', 1)[-1]}) {status}")
+        with self._execution_changed:
+            self._execution_changes += 1
+            self._execution_changed.notify_all()
+
+    def execution_changes(self) -> int:
+        return self._execution_changes
+
+    def wait_for_execution_change(self, seen: int, timeout: float) -> None:
+        """Until an execution starts, ends or is stopped after `seen` changes (execution_changes), or `timeout` s."""
+        with self._execution_changed:
+            self._execution_changed.wait_for(lambda: self._execution_changes != seen, timeout)
 
     def record_notification(self, topic_arn: str, message_id: str, subject: str | None, message: str) -> None:
         assert self._notifications is not None

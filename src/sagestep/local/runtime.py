@@ -240,7 +240,11 @@ class LocalRuntime:
         sfn = self.client("stepfunctions")
         seen = 0
         deadline = time.monotonic() + timeout if timeout else None
+        # In the process that runs the cloud, a quiet wait is woken by the execution's end instead of polling its
+        # status ten times a second; a waiter that streams events (the CLI) polls.
+        woken = self.cloud is not None and on_event is None and on_tick is None
         while True:
+            changes = self.cloud.execution_changes() if woken else 0
             description = sfn.describe_execution(executionArn=execution_arn)
             terminal = description["status"] in TERMINAL
             if on_event or terminal:  # moto serializes the whole history on every call: fetch it only when needed
@@ -256,7 +260,10 @@ class LocalRuntime:
                 continue
             if on_tick:
                 on_tick()
-            time.sleep(0.1)
+            if woken:
+                self.cloud.wait_for_execution_change(changes, timeout=1.0)
+            else:
+                time.sleep(0.1)
         record = ExecutionRecord(
             execution_arn=execution_arn,
             name=description["name"],
