@@ -724,10 +724,10 @@ def _install_parser_scopes() -> None:
     preprocessor.__init__ = __init__
 
 
-# moto parses a state machine's definition (a pure-Python ANTLR parser: a tenth of the local suite's CPU) when it is
-# created and again at every execution's start. A parsed program keeps no execution's state (that lives in the
-# execution's Environment; Map iterations and Parallel branches already run one program concurrently), so the last
-# definitions parsed are kept, keyed by their text.
+# moto parses a state machine's definition (a pure-Python ANTLR parser: about a tenth of the test workers' samples
+# in a profile of the suite) when it is created and again at every execution's start. A parsed program keeps no
+# execution's state (that lives in the execution's Environment; Map iterations and Parallel branches already run one
+# program concurrently), so the last definitions parsed are kept, keyed by their text.
 _PARSED: collections.OrderedDict[str, Any] = collections.OrderedDict()
 _PARSED_LOCK = threading.Lock()
 _PARSED_KEEP = 64
@@ -995,6 +995,8 @@ def _install_service_endpoint() -> None:
         # more than the call itself. Clients are thread-safe once made; making them is not, hence the lock.
         with _CLIENTS_LOCK:
             if cache_key not in _CLIENTS:
+                for stale in [k for k in _CLIENTS if k[0] != HOOKS.endpoint_url]:  # a stopped cloud's: its URL is gone
+                    del _CLIENTS[stale]
                 _CLIENTS[cache_key] = boto3.client(
                     service_name=service, region_name=region, endpoint_url=HOOKS.endpoint_url, aws_access_key_id=key,
                     aws_secret_access_key=secret, aws_session_token=token,
