@@ -15,8 +15,8 @@ CONSOLE_PATH = "/_console"  # under the cloud's URL; S3 bucket names cannot star
 
 
 class Clients:
-    """boto3 clients of one local cloud, one per service: making a client costs tens of milliseconds of CPU (the
-    cloud, its tests and the console ask for them all the time) and a client is thread-safe."""
+    """boto3 clients of one local cloud, one per service: making a client costs 2.5-11 ms of CPU even with its service
+    model loaded (the cloud, its tests and the console ask for them all the time) and a client is thread-safe."""
 
     def __init__(self, url: str) -> None:
         self.url = url
