@@ -19,7 +19,10 @@ Result: `{"Passed": bool, "Reasons": [...every failed check...], "LatencyP50Ms":
 container answered and the first line of its message); the response is JSON with one prediction whose `score` is
 a number in [0, 1], `decision` is approve or decline and agrees with `threshold` (decline when score >=
 threshold), `reason_codes` is a list of distinct feature names (a regressor's: one finite `prediction`); the invoked variant is `TargetVariant` when one is
-given. Latency (client side, around each call) fails the test when the largest exceeds `SMOKE_MAX_LATENCY_MS`.
+given. Latency (client side, around each call) fails the test when the largest exceeds `SMOKE_MAX_LATENCY_MS`;
+a row slower than that is sent once more (`InferenceId` `...-<row>-again`) and counts with the faster of its two
+calls, so one stall of the caller (a garbage collection, a busy host) does not fail a deployment while a row the
+model is slow on still does.
 
 No pandas or numpy here: the Lambda layer need not carry them.
 """
@@ -155,7 +158,15 @@ def run_smoke_test(
         except Exception as exc:  # noqa: BLE001
             reasons.append(f"row {i}: {_describe_error(exc)}")
             continue
-        latencies.append((clock() - start) * 1000.0)
+        latency = (clock() - start) * 1000.0
+        if latency > max_latency_ms:
+            start = clock()
+            try:
+                _invoke(runtime, request, row, inference_id(run_id, f"{i}-again"))
+                latency = min(latency, (clock() - start) * 1000.0)
+            except Exception:  # noqa: BLE001 - the first call answered: its latency stands
+                pass
+        latencies.append(latency)
         reasons.extend(f"row {i}: {problem}" for problem in check_response(response, request))
     if latencies and max(latencies) > max_latency_ms:
         reasons.append(f"max latency {max(latencies):.1f} ms exceeds {MAX_LATENCY_ENV}={max_latency_ms:g} ms "
