@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,22 @@ def test_lambda_gets_template_environment_and_a_raising_handler_is_a_lambda_erro
     assert json.loads(echo["stateExitedEventDetails"]["output"])["Echo"] == {"Greeting": "hello-test", "Stage": "test"}
     assert record.error == "ScoringConfigError"
     assert "cannot score loan-9" in record.cause
+
+
+def test_warm_lambda_environment_serves_later_executions_until_the_code_changes(runtime):
+    def environment() -> str:
+        record = runtime.run(str(ASL / "child.asl.json"), {"Item": "loan-3"})
+        assert record.status == "SUCCEEDED", record.cause
+        return record.output["LogStream"]
+
+    # GIVEN the echo function, invoked by one execution (whose thread ends with it)
+    first = environment()
+    # WHEN two more executions invoke it THEN the same execution environment answers, as Lambda reuses a warm one
+    assert environment() == environment() == first
+    # WHEN its code changes THEN a new environment answers (as after a deployment)
+    app = HERE / "functions" / "echo" / "app.py"
+    os.utime(app)
+    assert environment() != first
 
 
 def test_wait_follows_the_time_scale_and_aws_sdk_enums_are_validated(runtime):

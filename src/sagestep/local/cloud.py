@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sagestep.aws import codebundle
-from sagestep.local import cloudwatch, engine, s3disk, sagemaker_backend
+from sagestep.local import cloudwatch, engine, lambdas, s3disk, sagemaker_backend
 from sagestep.local.endpoints import EndpointManager
 from sagestep.local.jobs import JobRunner, LocalJob, S3Store
 from sagestep.local.records import ACCOUNT_ID, CONSOLE_PATH, DEFAULT_STACK_NAME, REGION, Clients, CloudError
@@ -215,6 +215,7 @@ class LocalCloud:
                 self.publish_endpoint_metrics()
                 self._sagemaker_state.save_changed()
             self._abort_running_executions()
+            lambdas.POOL.stop(self.url)
         finally:
             try:
                 if self._server is not None:

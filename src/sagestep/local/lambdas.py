@@ -9,12 +9,18 @@ Lambda reports it — an error payload without `errorType`, which Step Functions
 starts once the handler is imported (Lambda's init phase is not timed here: a busy machine would fail it). Payloads
 follow Lambda's synchronous limits: 6 MB request (RequestTooLargeException) and 6 MB response
 (`Function.ResponseSizeTooLarge`).
+
+Workers stay warm across executions, as Lambda's environments do, until the function's code or configuration
+changes (a new worker then serves, as after a deployment) or the local cloud stops. They are started from one
+thread that lives as long as the process: a worker dies with the local cloud (PR_SET_PDEATHSIG), and that signal
+fires when the *thread* that started the child ends — calls arrive on execution threads that end with their run.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -67,10 +73,53 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+class _Spawner:
+    """subprocess.Popen run on one long-lived thread of this process (started again in a forked child)."""
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[tuple[dict[str, Any], queue.SimpleQueue[Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def popen(self, **kwargs: Any) -> subprocess.Popen:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._requests = queue.SimpleQueue()
+                self._thread = threading.Thread(target=self._serve, args=(self._requests,), name="lambda-spawner",
+                                                daemon=True)
+                self._thread.start()
+            requests = self._requests
+        answer: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        requests.put((kwargs, answer))
+        result = answer.get()
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    @staticmethod
+    def _serve(requests: queue.SimpleQueue[tuple[dict[str, Any], queue.SimpleQueue[Any]]]) -> None:
+        while True:
+            kwargs, answer = requests.get()
+            try:
+                answer.put(subprocess.Popen(**kwargs))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                answer.put(exc)
+
+
+def _code_stamp(spec: FunctionSpec) -> tuple[Any, ...]:
+    """What a warm worker depends on: the function's configuration and its code's and the layer's .py files."""
+    library = Path(__file__).resolve().parents[1]
+    newest = max((path.stat().st_mtime_ns for root in (Path(spec.code_dir), library) for path in root.rglob("*.py")),
+                 default=0)
+    return (spec.handler, str(spec.code_dir), spec.timeout_seconds, spec.memory_mb,
+            tuple(sorted(spec.environment.items())), newest)
+
+
 class LambdaPool:
     def __init__(self) -> None:
-        self._workers: dict[tuple[str, str], list[_Worker]] = {}
+        self._workers: dict[tuple[Any, ...], list[_Worker]] = {}
         self._lock = threading.Lock()
+        self._spawner = _Spawner()
 
     def invoke(self, spec: FunctionSpec, payload: Any, endpoint_url: str | None, log_dir: Path | None) -> tuple[Any, str | None]:
         """(response payload, FunctionError or None), as Lambda's synchronous Invoke returns them."""
@@ -82,7 +131,7 @@ class LambdaPool:
         try:
             answer = self._call(worker, spec, body)
         finally:
-            self._release(spec, endpoint_url, worker)
+            self._release(worker)
         if "result" in answer:
             size = len(json.dumps(answer["result"]).encode())
             if size > SYNC_PAYLOAD_LIMIT:
@@ -129,10 +178,11 @@ class LambdaPool:
                 return {"error": {"errorMessage": f"Task timed out after {time.monotonic() - started:.2f} seconds"}}
 
     def _acquire(self, spec: FunctionSpec, endpoint_url: str | None, log_dir: Path | None) -> _Worker:
-        key = (spec.logical_id, endpoint_url or "")
+        key = (spec.logical_id, endpoint_url or "", _code_stamp(spec))
         with self._lock:
-            for stale_key in [k for k in self._workers if k[1] != key[1]]:
-                for stale in self._workers.pop(stale_key):  # of a local cloud that has stopped: its URL is gone
+            # of a local cloud that has stopped (its URL is gone), or of the function's previous code or configuration
+            for stale_key in [k for k in self._workers if k[1] != key[1] or (k[0] == key[0] and k != key)]:
+                for stale in self._workers.pop(stale_key):
                     if not stale.busy:
                         stale.kill()
             pool = self._workers.setdefault(key, [])
@@ -147,14 +197,15 @@ class LambdaPool:
             self._workers.setdefault(key, []).append(worker)
         return worker
 
-    def _release(self, spec: FunctionSpec, endpoint_url: str | None, worker: _Worker) -> None:
+    def _release(self, worker: _Worker) -> None:
         with self._lock:
             worker.busy = False
             worker.used = time.monotonic()
-            if not worker.alive():
-                pool = self._workers.get((spec.logical_id, endpoint_url or ""), [])
-                if worker in pool:
-                    pool.remove(worker)
+            pool = next((pool for pool in self._workers.values() if worker in pool), None)
+            if pool is not None and not worker.alive():
+                pool.remove(worker)
+        if pool is None:  # dropped while it served (its cloud stopped, or its code changed)
+            worker.kill()
 
     def _start(self, spec: FunctionSpec, endpoint_url: str | None, log_dir: Path | None) -> _Worker:
         from sagestep.local.jobs import die_with_parent
@@ -180,8 +231,8 @@ class LambdaPool:
         else:
             log = subprocess.DEVNULL
         try:
-            process = subprocess.Popen(
-                [sys.executable, str(Path(__file__).with_name("lambda_worker.py"))],
+            process = self._spawner.popen(
+                args=[sys.executable, str(Path(__file__).with_name("lambda_worker.py"))],
                 stdin=subprocess.PIPE, stdout=log, stderr=log, env=env, cwd=str(spec.code_dir), text=True,
                 pass_fds=(write_fd,), preexec_fn=die_with_parent,
             )
@@ -196,12 +247,14 @@ class LambdaPool:
             raise _InitFailed(first.get("init_error") or first.get("error") or {"errorMessage": "the runtime failed to start"})
         return worker
 
-    def stop_all(self) -> None:
+    def stop(self, endpoint_url: str | None) -> None:
+        """Kill the idle workers of the local cloud at `endpoint_url` (busy ones end with their call)."""
         with self._lock:
-            workers = [w for pool in self._workers.values() for w in pool]
-            self._workers.clear()
+            keys = [k for k in self._workers if k[1] == (endpoint_url or "")]
+            workers = [w for k in keys for w in self._workers.pop(k)]
         for worker in workers:
-            worker.kill()
+            if not worker.busy:
+                worker.kill()
 
 
 class _InitFailed(Exception):
