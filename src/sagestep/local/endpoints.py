@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -36,7 +37,7 @@ class EndpointError(RuntimeError):
 class VariantServer:
     variant: str
     model_name: str
-    process: subprocess.Popen
+    process: Any  # subprocess.Popen or forkserver.ForkedProcess
     port: int
     connections: threading.local = field(default_factory=threading.local, repr=False)
 
@@ -192,19 +193,18 @@ class EndpointManager:
             "capture": capture_spec,
         }
         (home / "spec.json").write_text(json.dumps(spec, indent=1))
-        log = open(home / "server.log", "wb")
-        from sagestep.local import isolation
+        from sagestep.local import forkserver, interpreters, isolation
 
         server_env = {**_clean_env(), **{k: str(v) for k, v in environment.items()}}
         if getattr(model, "enable_network_isolation", False):  # the model's EnableNetworkIsolation (local/isolation.py)
             server_env = isolation.guard_environment(server_env)
-        process = subprocess.Popen(
-            # Run as a file, not -m: the variant must import the sagestep of its own code bundle, not this one.
-            [self.python, str(Path(__file__).with_name("model_server.py")), str(home / "spec.json")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=server_env,
-        )
+        # Run as a file, not -m: the variant must import the sagestep of its own code bundle, not this one.
+        argv = [str(Path(__file__).with_name("model_server.py")), str(home / "spec.json")]
+        with open(home / "server.log", "wb") as log:
+            process = forkserver.fork(self.python, interpreters.SERVE_PRELOAD, argv, env=server_env, cwd=os.getcwd(),
+                                      stdout=log.fileno(), stderr=log.fileno())
+            if process is None:
+                process = subprocess.Popen([self.python, *argv], stdout=log, stderr=subprocess.STDOUT, env=server_env)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             try:

@@ -19,6 +19,11 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 JOB_VENV, SERVE_VENV = ".venv-job", ".venv-serve"
+# What model servers and transform workers import before their own code, for their fork server to import once
+# (local/forkserver.py): libraries that read no per-process setting at import.
+SERVE_PRELOAD = ("numpy", "pandas", "sklearn", "lightgbm", "xgboost")
+JOB_PRELOAD = ("numpy", "pandas", "pyarrow.parquet", "pyarrow.csv", "scipy.stats", "sklearn.metrics",
+               "sklearn.model_selection", "lightgbm", "xgboost", "yaml")
 
 
 def _find(variable: str, venv: str, target: str, what: str) -> str:
@@ -43,3 +48,12 @@ def job_python() -> str:
 @functools.lru_cache(maxsize=None)
 def serve_python() -> str:
     return _find("SAGESTEP_SERVE_PYTHON", SERVE_VENV, "serve-env", "model servers and batch transform")
+
+
+def preload(python: str) -> tuple[str, ...] | None:
+    """The fork server's preload list for one of the image interpreters; None for any other command."""
+    if python == job_python():
+        return JOB_PRELOAD
+    if python == serve_python():
+        return SERVE_PRELOAD
+    return None

@@ -34,7 +34,7 @@ def guard_environment(env: dict[str, str]) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _namespaces_work() -> bool:
+def namespaces_work() -> bool:
     unshare = shutil.which("unshare")
     if os.geteuid() != 0 or unshare is None:
         return False
@@ -46,7 +46,7 @@ def _namespaces_work() -> bool:
 
 def namespaced(command: list[str]) -> list[str]:
     """The command in a new network namespace (loopback only) where possible, else unchanged (the guard remains)."""
-    if not _namespaces_work():
+    if not namespaces_work():
         return command
     script = "ip link set lo up 2>/dev/null; exec \"$@\"" if shutil.which("ip") else "exec \"$@\""
     return [shutil.which("unshare") or "unshare", "--net", "--", "sh", "-c", script, "sh", *command]

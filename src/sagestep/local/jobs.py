@@ -397,16 +397,16 @@ class JobRunner:
         request's EnableNetworkIsolation, or `isolated`) the process reaches no network (`local/isolation.py`)."""
         from sagestep.local import isolation
 
+        namespace = False
         if isolation.job_isolated(job.kind, job.request) if isolated is None else isolated:
             env = isolation.guard_environment(env)
-            command = isolation.namespaced(command)
+            namespace = isolation.namespaces_work()
         max_runtime = (job.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
         stderr_path = job.root / "logs" / "stderr.log"
         deadline = time.monotonic() + max_runtime if max_runtime else None
         with open(job.log_path, "wb") as log, open(stderr_path, "wb") as err:
-            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       preexec_fn=die_with_parent)
+            process = self._start(command, env, cwd, namespace)
             pumps = [
                 threading.Thread(target=_pump, args=(process.stdout, [log]), daemon=True),
                 threading.Thread(target=_pump, args=(process.stderr, [log, err]), daemon=True),
@@ -431,6 +431,32 @@ class JobRunner:
         if stopped:
             return None, tail
         return process.returncode, tail
+
+    @staticmethod
+    def _start(command: list[str], env: dict[str, str], cwd: Path, namespace: bool) -> Any:
+        """The job's process, with stdout and stderr pipes: forked from its interpreter's zygote when the command is
+        `<image interpreter> script.py ...` (local/forkserver.py), else started as the command."""
+        from sagestep.local import forkserver, interpreters, isolation
+
+        preload = interpreters.preload(command[0])
+        if preload is not None:
+            out_read, out_write = os.pipe()
+            err_read, err_write = os.pipe()
+            try:
+                forked = forkserver.fork(command[0], preload, command[1:], env=env, cwd=cwd, stdout=out_write,
+                                         stderr=err_write, network_namespace=namespace)
+            finally:
+                os.close(out_write)
+                os.close(err_write)
+            if forked is not None:
+                forked.stdout, forked.stderr = os.fdopen(out_read, "rb"), os.fdopen(err_read, "rb")
+                return forked
+            os.close(out_read)
+            os.close(err_read)
+        if namespace:
+            command = isolation.namespaced(command)
+        return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=die_with_parent)
 
     def failure_reason(self, job: LocalJob, code: int, tail: str) -> str:
         failure_file = job.opt_ml / "output" / "failure"
