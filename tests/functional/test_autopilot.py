@@ -74,7 +74,8 @@ def test_twenty_objects_uploaded_at_once_start_one_training(runtime):
         sfn.stop_execution(executionArn=arn, error="test", cause="stop after it went on to train")
     described = wait_all(runtime, arns)
     assert len(survivors) == 1
-    assert outcomes(described).count("SupersededByNewerData") == 19
+    assert outcomes(described).count("SupersededByNewerData") == 19, [
+        (d["name"], d.get("error"), d.get("cause")) for d in described if d["status"] == "FAILED"]
 
 
 def test_the_same_approval_delivered_three_times_deploys_once(runtime, trained_models):

@@ -116,6 +116,18 @@ def test_result_writer_parameters_come_from_the_map_input_and_results_are_writte
     assert sorted(json.loads(r["Output"])["Twice"] for r in rows) == [2, 4, 6]
 
 
+def test_s3_get_object_gives_the_body_as_text(runtime):
+    # GIVEN an object stored with a checksum (boto3 adds CRC32 by default), as the training marker is
+    bucket = runtime.bucket("ArtifactsBucket")
+    runtime.client("s3").put_object(Bucket=bucket, Key="probe/marker.json", Body=b'{"ExecutionArn": "arn:x"}',
+                                    ChecksumAlgorithm="CRC32")
+    # WHEN an aws-sdk:s3:getObject task reads it
+    record = runtime.run(str(ASL / "s3_get_object.asl.json"), {"Bucket": bucket, "Key": "probe/marker.json"})
+    # THEN the state gets the Body as text, as Step Functions gives it
+    assert record.status == "SUCCEEDED", record.cause
+    assert record.output == {"Body": '{"ExecutionArn": "arn:x"}', "Marker": {"ExecutionArn": "arn:x"}}
+
+
 def test_credentials_role_of_another_account_calls_that_account(runtime):
     record = runtime.run(str(ASL / "credentials.asl.json"), {"OtherAccountRoleArn": "arn:aws:iam::111111111111:role/reader"})
     assert record.status == "SUCCEEDED", record.cause

@@ -478,9 +478,20 @@ def _install_parameter_validation() -> None:
         result = env.stack.pop()
         if camel_api:
             self._from_boto_response(result, awsmodel.operation_model(service, action).output_shape)
-        env.stack.append(epoch_millis(result))
+        env.stack.append(epoch_millis(_read_streams(result)))
 
     cls._eval_service_task = _eval_service_task
+
+
+def _read_streams(value: Any) -> Any:
+    """A streaming member (S3 GetObject's Body) as its text, as Step Functions gives it to the state."""
+    from botocore.response import StreamingBody
+
+    if isinstance(value, StreamingBody):
+        return value.read().decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {k: _read_streams(v) for k, v in value.items()}
+    return value
 
 
 # Step Functions takes and gives PascalCase (StateMachineArn, Executions) for the camelCase members of these APIs in
