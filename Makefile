@@ -124,7 +124,7 @@ unit: $(STAMP) $(ML_WHEELS)
 	$(PY) -m pytest tests/unit
 
 functional: $(STAMP) $(ML_WHEELS) $(JOB_STAMP) $(SERVE_STAMP) browser
-	$(PY) -m pytest -n 2 --dist loadfile tests/functional
+	$(PY) -m pytest -n 3 --dist loadfile tests/functional
 
 static: $(STAMP) $(SAM_STAMP) $(ASL_STAMP) $(CONSOLE_STAMP)
 	$(PY) -m pytest tests/static

@@ -19,7 +19,10 @@ TRAIN_RULE = "sagestep-local-TrainingStateMachineRetrainOnNewData"
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
-    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("autopilot-ws"), time_scale=0.01) as rt:
+    # The settle window (120 s, 1.2 s at this time scale) must outlast the upload, as in AWS; a busy 2-core machine
+    # can take longer than 1.2 s to put twenty objects and start their executions, so the window is 10 s here.
+    with LocalRuntime(REPO_ROOT, workspace=tmp_path_factory.mktemp("autopilot-ws"), time_scale=0.01,
+                      parameter_overrides={"NewDataSettleSeconds": "1000"}) as rt:
         yield rt
 
 
