@@ -12,7 +12,8 @@ imports are shared.
         process = subprocess.Popen([python, script, *args], ...)  # as without a fork server
 
 `fork` returns a `ForkedProcess` (pid, poll, wait, terminate, kill, returncode as subprocess reports them), or None
-when argv[0] is not a script or the zygote cannot start. The settings the preloaded libraries read at import
+when argv[0] is not a script, the child's own path holds a copy of a preloaded package (it would import that one),
+or the zygote cannot start. The settings the preloaded libraries read at import
 (OMP_* — libgomp reads them when it loads —, OPENBLAS_*, MKL_*, PYTHON* other than PYTHONPATH, PYTHONUNBUFFERED and
 PYTHONDONTWRITEBYTECODE, which the child applies itself) are the zygote's: one zygote per interpreter, preload list
 and such settings, per process. It exits when this process does (its control socket closes), and its children
@@ -173,12 +174,20 @@ def _zygote_env(settings: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return {**base, **dict(settings)}
 
 
+def _shadows(env: Mapping[str, str], preload: Sequence[str], script: str) -> bool:
+    """Whether the child's own path (its script's directory, PYTHONPATH) holds one of the preloaded packages: it would
+    import that copy, not the zygote's (a code bundle that vendors its own LightGBM)."""
+    roots = [Path(script).resolve().parent, *(Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    names = {name.split(".")[0] for name in preload}
+    return any((root / name).is_dir() or (root / f"{name}.py").is_file() for root in roots for name in names)
+
+
 def fork(python: str, preload: Sequence[str], argv: Sequence[str], *, env: Mapping[str, str], cwd: str | Path,
          stdout: int, stderr: int, network_namespace: bool = False) -> ForkedProcess | None:
     """Start `python argv...` (argv[0] a script) from the zygote of that interpreter and import-time settings, with stdin from /dev/null and the given
     stdout/stderr descriptors (the caller closes its copies), in a network namespace of its own (loopback only) when
     `network_namespace`; None when the zygote cannot give the same process (the caller starts it directly)."""
-    if not argv or argv[0].startswith("-") or not argv[0].endswith(".py"):
+    if not argv or argv[0].startswith("-") or not argv[0].endswith(".py") or _shadows(env, preload, argv[0]):
         return None
     settings = _import_settings(env)
     key = (python, tuple(preload), os.getpid(), settings)
