@@ -144,7 +144,11 @@ class _Zygote:
             self._pending[request_id] = slot
             request = {"id": request_id, "argv": list(argv), "env": dict(env), "cwd": cwd, "pythonpath": pythonpath,
                        "network_namespace": network_namespace}
-            socket.send_fds(self._socket, [json.dumps(request).encode()], [stdout, stderr])
+            try:
+                socket.send_fds(self._socket, [json.dumps(request).encode()], [stdout, stderr])
+            except OSError:
+                del self._pending[request_id]
+                raise
         slot[0].wait()
         answer = slot[1]
         if "error" in answer:
@@ -184,9 +188,10 @@ def _shadows(env: Mapping[str, str], preload: Sequence[str], script: str) -> boo
 
 def fork(python: str, preload: Sequence[str], argv: Sequence[str], *, env: Mapping[str, str], cwd: str | Path,
          stdout: int, stderr: int, network_namespace: bool = False) -> ForkedProcess | None:
-    """Start `python argv...` (argv[0] a script) from the zygote of that interpreter and import-time settings, with stdin from /dev/null and the given
-    stdout/stderr descriptors (the caller closes its copies), in a network namespace of its own (loopback only) when
-    `network_namespace`; None when the zygote cannot give the same process (the caller starts it directly)."""
+    """Start `python argv...` (argv[0] a script) from the zygote of that interpreter and import-time settings, with
+    stdin from /dev/null and the given stdout/stderr descriptors (the caller closes its copies), in a network
+    namespace of its own (loopback only) when `network_namespace`; None when the zygote cannot give the same process
+    (the caller starts it directly)."""
     if not argv or argv[0].startswith("-") or not argv[0].endswith(".py") or _shadows(env, preload, argv[0]):
         return None
     settings = _import_settings(env)
