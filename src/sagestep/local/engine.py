@@ -17,7 +17,7 @@ What is plugged in:
 
 from __future__ import annotations
 
-import collections
+import functools
 import copy
 import dataclasses
 import datetime as dt
@@ -738,16 +738,12 @@ def _install_parser_scopes() -> None:
 # moto parses a state machine's definition (a pure-Python ANTLR parser: about a tenth of the test workers' samples
 # in a profile of the suite) when it is created and again at every execution's start. A parsed program keeps no
 # execution's state (that lives in the execution's Environment; Map iterations and Parallel branches already run one
-# program concurrently), so the last definitions parsed are kept, keyed by their text.
-_PARSED: collections.OrderedDict[str, Any] = collections.OrderedDict()
-_PARSED_LOCK = threading.Lock()
-_PARSED_KEEP = 64
+# program concurrently), so the last 64 definitions parsed are kept, keyed by their text (`parse` below).
 
 
 def _install_item_batcher() -> None:
     """moto's ASL grammar has no ItemBatcher (a definition using it fails to parse): the field is taken out before
-    parsing and applied to the Distributed Map's items before the child executions start. Parsed programs are kept
-    (_PARSED)."""
+    parsing and applied to the Distributed Map's items before the child executions start. Parsed programs are kept."""
     parser_cls = _attr(_module(f"{_P}.asl.parse.asl_parser"), "AmazonStateLanguageParser")
     original_parse = _attr(parser_cls, "parse")
     state_map_cls = _attr(_module(f"{_P}.asl.component.state.exec.state_map.state_map"), "StateMap")
@@ -772,19 +768,11 @@ def _install_item_batcher() -> None:
                 component.sagestep_item_batcher = found[component.name]
         return program, tree
 
+    @functools.lru_cache(maxsize=64)
     def parse(definition: str) -> Any:
-        with _PARSED_LOCK:
-            parsed = _PARSED.get(definition)
-            if parsed is not None:
-                _PARSED.move_to_end(definition)
-                return parsed
         parsed = parse_uncached(definition)  # a definition that does not parse raises: nothing is kept
         for component in _components(parsed[0], eval_component_cls):
             component.heap_key  # noqa: B018 - assigned once here, not raced for by two executions' first retries
-        with _PARSED_LOCK:
-            _PARSED[definition] = parsed
-            while len(_PARSED) > _PARSED_KEEP:
-                _PARSED.popitem(last=False)
         return parsed
 
     def _map_run(self: Any, env: Any, eval_input: Any) -> None:
