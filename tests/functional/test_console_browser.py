@@ -190,6 +190,13 @@ def shot(page, name: str, docs_name: str | None = None) -> None:
         page.set_viewport_size(size)
 
 
+def follow(link) -> None:
+    """Opens a link and waits for the page it leads to: click() returns once the new document is committed, before its
+    body is parsed, and count() does not wait."""
+    link.click()
+    link.page.wait_for_load_state("load")
+
+
 def test_every_page_opens_from_the_navigation(page, console_url):
     # GIVEN the console after the scenario WHEN each section is opened from the navigation bar
     page.goto(f"{console_url}/")
@@ -200,18 +207,18 @@ def test_every_page_opens_from_the_navigation(page, console_url):
         ("Monitoring", "Monitoring", "hourly"),
         ("Notifications & events", "Notifications and events", "violations"),
     ]:
-        page.get_by_role("link", name=section, exact=True).click()
+        follow(page.get_by_role("link", name=section, exact=True))
         # THEN it shows its heading and what the scenario produced
         assert page.locator("h1").inner_text() == heading
         assert expected in page.locator("main").inner_text()
         shot(page, "page-" + re.sub(r"[^a-z]+", "-", section.lower()).strip("-"))
     # AND the pages below them open too: a group, an endpoint with its metrics, a schedule
-    page.get_by_role("link", name="Endpoints", exact=True).click()
-    page.get_by_role("link", name=ENDPOINT).click()
+    follow(page.get_by_role("link", name="Endpoints", exact=True))
+    follow(page.get_by_role("link", name=ENDPOINT))
     assert "Invocations per period" in page.locator("main").inner_text()
     shot(page, "endpoint")
-    page.get_by_role("link", name="Model registry", exact=True).click()
-    page.get_by_role("link", name="sagestep-dev-credit-data").click()
+    follow(page.get_by_role("link", name="Model registry", exact=True))
+    follow(page.get_by_role("link", name="sagestep-dev-credit-data"))
     assert page.locator("tbody tr").count() >= 2
     shot(page, "group")
 
@@ -281,7 +288,7 @@ def test_approving_a_package_from_the_console_records_who_and_why(page, console_
 
 def test_a_drifted_feature_time_series_crosses_its_threshold(page, console_url):
     page.goto(f"{console_url}/monitoring")
-    page.get_by_role("link", name="hourly").click()
+    follow(page.get_by_role("link", name="hourly"))
     # THEN the schedule lists both runs and flags the shifted features
     assert page.locator("#runs tbody tr").count() == 2
     flagged = page.locator("#features tbody tr", has_text="drifted")
@@ -289,7 +296,7 @@ def test_a_drifted_feature_time_series_crosses_its_threshold(page, console_url):
     feature = flagged.first.locator("a").inner_text()
     assert feature in ("Income", "Amount")
     # WHEN the drifted feature is opened
-    flagged.first.locator("a").click()
+    follow(flagged.first.locator("a"))
     assert page.locator("h1").inner_text() == f"{feature} over time"
     # THEN its distance series starts below the threshold and ends above it: one point marked over the line
     distance_chart = page.locator("svg.chart").first
