@@ -111,7 +111,7 @@ demo: $(STAMP) $(ML_WHEELS) $(JOB_STAMP) $(SERVE_STAMP)
 	$(VENV)/bin/sagestep demo --workspace $(WORKSPACE)
 
 test: $(STAMP) $(SAM_STAMP) $(ASL_STAMP) $(CONSOLE_STAMP) $(ML_WHEELS) $(JOB_STAMP) $(SERVE_STAMP) browser
-	$(PY) -m pytest -n 3 --dist loadfile tests
+	$(PY) -m pytest -n 3 --dist loadfile --no-loadscope-reorder tests
 
 # The suite with two CPU-bound processes beside it on this 2-core machine: no local deadline expires because real
 # work is slow (the local cloud's virtual clock holds Wait states while model servers start).
@@ -124,7 +124,7 @@ unit: $(STAMP) $(ML_WHEELS)
 	$(PY) -m pytest tests/unit
 
 functional: $(STAMP) $(ML_WHEELS) $(JOB_STAMP) $(SERVE_STAMP) browser
-	$(PY) -m pytest -n 3 --dist loadfile tests/functional
+	$(PY) -m pytest -n 3 --dist loadfile --no-loadscope-reorder tests/functional
 
 static: $(STAMP) $(SAM_STAMP) $(ASL_STAMP) $(CONSOLE_STAMP)
 	$(PY) -m pytest tests/static
