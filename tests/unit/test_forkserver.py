@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from sagestep.local import forkserver
 
 PRELOAD = ("json", "decimal")
@@ -87,3 +89,34 @@ def test_child_whose_path_holds_a_preloaded_package_is_not_forked(tmp_path):
 
 def test_a_command_that_is_not_a_script_is_not_forked(tmp_path):
     assert forkserver.fork(sys.executable, PRELOAD, ["-c", "print(1)"], env={}, cwd=tmp_path, stdout=1, stderr=2) is None
+
+
+def test_child_reads_the_given_stdin_and_writes_to_a_passed_descriptor_under_its_number(tmp_path):
+    # GIVEN a pipe for stdin and a result pipe whose write end the child must find under the parent's number
+    # (a Lambda worker reads requests on stdin and answers on SAGESTEP_LAMBDA_RESULT_FD)
+    stdin_read, stdin_write = os.pipe()
+    result_read, result_write = os.pipe()
+    script = tmp_path / "echo.py"
+    script.write_text("import os, sys\n"
+                      "with os.fdopen(int(os.environ['RESULT_FD']), 'w') as out:\n"
+                      "    for line in sys.stdin:\n"
+                      "        out.write(line.upper())\n")
+    with open(tmp_path / "out.log", "wb") as log:
+        process = forkserver.fork(sys.executable, PRELOAD, [str(script)], env={"RESULT_FD": str(result_write)},
+                                  cwd=tmp_path, stdout=log.fileno(), stderr=log.fileno(), stdin=stdin_read,
+                                  pass_fds=(result_write,))
+    os.close(stdin_read)
+    os.close(result_write)
+    # WHEN two lines are written and stdin is closed
+    with os.fdopen(stdin_write, "w") as requests:
+        requests.write("approve\ndecline\n")
+    # THEN the answers arrive on the passed descriptor and the child exits cleanly
+    with os.fdopen(result_read) as results:
+        assert results.read() == "APPROVE\nDECLINE\n"
+    assert process.wait(30) == 0, (tmp_path / "out.log").read_text()
+
+
+def test_more_descriptors_than_the_zygote_takes_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="pass_fds"):
+        forkserver.fork(sys.executable, PRELOAD, [str(tmp_path / "x.py")], env={}, cwd=tmp_path, stdout=1, stderr=2,
+                        pass_fds=(3, 4, 5, 6, 7))

@@ -37,6 +37,7 @@ from typing import Any
 ZYGOTE = Path(__file__).with_name("zygote.py")
 _READ_AT_IMPORT = ("OMP_", "OPENBLAS_", "MKL_", "KMP_", "GOTO", "PYTHON")
 _HANDLED_BY_CHILD = {"PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"}
+_MAX_PASS_FDS = 4  # with stdout, stderr and stdin: what the zygote receives per request (zygote.MAX_FDS)
 _READY_TIMEOUT = 300.0  # a guard against a hung import, not a deadline: a busy machine imports slowly
 
 
@@ -132,7 +133,7 @@ class _Zygote:
             self._pending.clear()
 
     def spawn(self, argv: Sequence[str], env: Mapping[str, str], cwd: str, stdout: int, stderr: int,
-              network_namespace: bool) -> ForkedProcess:
+              stdin: int | None, pass_fds: Sequence[int], network_namespace: bool) -> ForkedProcess:
         if not self._ready.wait(_READY_TIMEOUT) or not self.alive:
             raise OSError("the fork server did not start")
         pythonpath = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -143,9 +144,10 @@ class _Zygote:
             request_id = next(self._ids)
             self._pending[request_id] = slot
             request = {"id": request_id, "argv": list(argv), "env": dict(env), "cwd": cwd, "pythonpath": pythonpath,
-                       "network_namespace": network_namespace}
+                       "network_namespace": network_namespace, "stdin": stdin is not None, "pass_fds": list(pass_fds)}
+            fds = [stdout, stderr, *([] if stdin is None else [stdin]), *pass_fds]
             try:
-                socket.send_fds(self._socket, [json.dumps(request).encode()], [stdout, stderr])
+                socket.send_fds(self._socket, [json.dumps(request).encode()], fds)
             except OSError:
                 del self._pending[request_id]
                 raise
@@ -187,11 +189,14 @@ def _shadows(env: Mapping[str, str], preload: Sequence[str], script: str) -> boo
 
 
 def fork(python: str, preload: Sequence[str], argv: Sequence[str], *, env: Mapping[str, str], cwd: str | Path,
-         stdout: int, stderr: int, network_namespace: bool = False) -> ForkedProcess | None:
+         stdout: int, stderr: int, stdin: int | None = None, pass_fds: Sequence[int] = (),
+         network_namespace: bool = False) -> ForkedProcess | None:
     """Start `python argv...` (argv[0] a script) from the zygote of that interpreter and import-time settings, with
-    stdin from /dev/null and the given stdout/stderr descriptors (the caller closes its copies), in a network
-    namespace of its own (loopback only) when `network_namespace`; None when the zygote cannot give the same process
-    (the caller starts it directly)."""
+    the given stdout/stderr descriptors, stdin (else /dev/null) and `pass_fds` under the same numbers, as
+    subprocess.Popen's pass_fds (the caller closes its copies), in a network namespace of its own (loopback only)
+    when `network_namespace`; None when the zygote cannot give the same process (the caller starts it directly)."""
+    if len(pass_fds) > _MAX_PASS_FDS or any(fd <= 2 for fd in pass_fds):
+        raise ValueError(f"pass_fds: at most {_MAX_PASS_FDS} descriptors above 2, got {list(pass_fds)}")
     if not argv or argv[0].startswith("-") or not argv[0].endswith(".py") or _shadows(env, preload, argv[0]):
         return None
     settings = _import_settings(env)
@@ -206,6 +211,6 @@ def fork(python: str, preload: Sequence[str], argv: Sequence[str], *, env: Mappi
                       file=sys.stderr)
                 return None
     try:
-        return zygote.spawn(argv, env, str(cwd), stdout, stderr, network_namespace)
+        return zygote.spawn(argv, env, str(cwd), stdout, stderr, stdin, pass_fds, network_namespace)
     except OSError:
         return None

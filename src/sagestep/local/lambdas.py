@@ -11,9 +11,12 @@ follow Lambda's synchronous limits: 6 MB request (RequestTooLargeException) and 
 (`Function.ResponseSizeTooLarge`).
 
 Workers stay warm across executions, as Lambda's environments do, until the function's code or configuration
-changes (a new worker then serves, as after a deployment) or the local cloud stops. They are started from one
-thread that lives as long as the process: a worker dies with the local cloud (PR_SET_PDEATHSIG), and that signal
-fires when the *thread* that started the child ends — calls arrive on execution threads that end with their run.
+changes (a new worker then serves, as after a deployment) or the local cloud stops. A worker is forked from a fork
+server (local/forkserver.py) that imported what every handler imports (LAMBDA_PRELOAD), so a cold start pays only
+the function's own imports; it dies with the fork server, which dies with this process. Where no fork server can
+start, a worker is started directly from one thread that lives as long as the process: it dies with the local cloud
+(PR_SET_PDEATHSIG), and that signal fires when the *thread* that started the child ends — calls arrive on execution
+threads that end with their run.
 """
 
 from __future__ import annotations
@@ -30,11 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sagestep.local import forkserver
 from sagestep.stack.template import FunctionSpec
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # Lambda quotas: invocation payload, synchronous, request and response
 INIT_TIMEOUT_SECONDS = 120.0  # only a guard against a hung import; Lambda's 10 s init limit is not applied locally
 _MEMORY_POLL_SECONDS = 0.02
+# What every handler imports (the layer's Powertools, boto3), imported once by the workers' fork server
+# (local/forkserver.py). Not pandas or SciPy, which some handlers import: a forked worker's resident memory includes
+# what the fork server imported, and MemorySize is checked against it.
+LAMBDA_PRELOAD = ("boto3", "aws_lambda_powertools")
 
 
 class LambdaServiceError(Exception):
@@ -47,7 +55,8 @@ class LambdaServiceError(Exception):
 
 @dataclass
 class _Worker:
-    process: subprocess.Popen
+    process: subprocess.Popen | forkserver.ForkedProcess
+    requests: Any  # the write end of the worker's stdin
     results: Any  # the read end of the result pipe
     busy: bool = False
     used: float = field(default_factory=time.monotonic)
@@ -59,7 +68,11 @@ class _Worker:
         if self.alive():
             self.process.kill()
         self.process.wait()
-        self.results.close()
+        for stream in (self.requests, self.results):
+            try:
+                stream.close()
+            except OSError:  # the worker is gone: what was buffered for it cannot be flushed
+                pass
 
 
 def _rss_mb(pid: int) -> float:
@@ -145,9 +158,8 @@ class LambdaPool:
         deadline = time.monotonic() + spec.timeout_seconds
         request = json.dumps({"event": json.loads(body), "request_id": request_id,
                               "deadline_ms": time.time() * 1000 + spec.timeout_seconds * 1000})
-        assert worker.process.stdin is not None
-        worker.process.stdin.write(request + "\n")
-        worker.process.stdin.flush()
+        worker.requests.write(request + "\n")
+        worker.requests.flush()
         return self._read(worker, spec, deadline, check_memory=True)
 
     def _read(self, worker: _Worker, spec: FunctionSpec, deadline: float, check_memory: bool) -> Any:
@@ -211,6 +223,7 @@ class LambdaPool:
         from sagestep.local.jobs import die_with_parent
 
         read_fd, write_fd = os.pipe()
+        stdin_read, stdin_write = os.pipe()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGESTEP_", "_HANDLER"))}
         library = str(Path(__file__).resolve().parents[2])  # the directory holding the sagestep package (the layer)
         env.update(spec.environment)
@@ -227,20 +240,26 @@ class LambdaPool:
             env["AWS_ENDPOINT_URL"] = endpoint_url
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
-            log: Any = open(log_dir / f"{spec.logical_id}.log", "ab")
+            log = os.open(log_dir / f"{spec.logical_id}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         else:
-            log = subprocess.DEVNULL
+            log = os.open(os.devnull, os.O_WRONLY)
+        script = str(Path(__file__).with_name("lambda_worker.py"))
         try:
-            process = self._spawner.popen(
-                args=[sys.executable, str(Path(__file__).with_name("lambda_worker.py"))],
-                stdin=subprocess.PIPE, stdout=log, stderr=log, env=env, cwd=str(spec.code_dir), text=True,
-                pass_fds=(write_fd,), preexec_fn=die_with_parent,
-            )
+            process: subprocess.Popen | forkserver.ForkedProcess | None = forkserver.fork(
+                sys.executable, LAMBDA_PRELOAD, [script], env=env, cwd=spec.code_dir, stdout=log, stderr=log,
+                stdin=stdin_read, pass_fds=(write_fd,))
+            if process is None:
+                process = self._spawner.popen(
+                    args=[sys.executable, script], stdin=stdin_read, stdout=log, stderr=log, env=env,
+                    cwd=str(spec.code_dir), pass_fds=(write_fd,), preexec_fn=die_with_parent)
+        except BaseException:
+            for fd in (read_fd, stdin_write):
+                os.close(fd)
+            raise
         finally:
-            os.close(write_fd)
-            if log is not subprocess.DEVNULL:
-                log.close()
-        worker = _Worker(process, os.fdopen(read_fd, "r"))
+            for fd in (write_fd, stdin_read, log):
+                os.close(fd)
+        worker = _Worker(process, os.fdopen(stdin_write, "w"), os.fdopen(read_fd, "r"))
         first = self._read(worker, spec, time.monotonic() + INIT_TIMEOUT_SECONDS, check_memory=False)
         if not first.get("ready"):
             worker.kill()

@@ -4,8 +4,10 @@ starts without paying those imports again.
 
     python -u zygote.py CONTROL_FD MODULE...
 
-Requests arrive on CONTROL_FD (a SOCK_SEQPACKET socket) as one JSON object with two file descriptors, the child's
-stdout and stderr: {"id", "argv": [script, arg...], "env", "cwd", "pythonpath": [...], "network_namespace": bool}. Answers: {"ready": true}
+Requests arrive on CONTROL_FD (a SOCK_SEQPACKET socket) as one JSON object with file descriptors: the child's stdout
+and stderr, then its stdin when "stdin" is true (else /dev/null), then one per number in "pass_fds", which the child
+gets under that number: {"id", "argv": [script, arg...], "env", "cwd", "pythonpath": [...], "network_namespace": bool,
+"stdin": bool, "pass_fds": [n...]}. Answers: {"ready": true}
 once the imports are done, {"id", "pid"} per child started, {"exit": pid, "code": n} when a child ends (the code as
 subprocess reports it: negative for a signal). When the parent goes away (the socket closes) the zygote kills its
 children and exits; a child dies with the zygote (PR_SET_PDEATHSIG).
@@ -25,6 +27,7 @@ import socket
 import sys
 
 _CHILDREN = set()
+MAX_FDS = 7  # stdout, stderr, stdin and up to four passed descriptors (forkserver._MAX_PASS_FDS)
 
 
 def _preload(modules):
@@ -49,7 +52,7 @@ def _serve(control):
             _reap(control)
         if control not in ready:
             continue
-        message, fds, _, _ = socket.recv_fds(control, 1 << 20, 4)
+        message, fds, _, _ = socket.recv_fds(control, 1 << 20, MAX_FDS)
         if not message:  # the parent is gone
             for pid in list(_CHILDREN):
                 try:
@@ -107,6 +110,28 @@ def _own_network(stderr):
         fcntl.ioctl(probe, 0x8914, struct.pack("16sH22x", b"lo", flags | 0x1))  # SIOCSIFFLAGS: IFF_UP
 
 
+def _place(fds, has_stdin, targets):
+    """stdout, stderr, stdin (else /dev/null) onto 1, 2, 0 and the passed descriptors onto their numbers: first all
+    moved above every target number, so that placing one never closes another."""
+    import fcntl
+
+    floor = max([2, *targets]) + 1
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, floor) for fd in fds]
+    for fd in fds:
+        os.close(fd)
+    out, err, rest = moved[0], moved[1], moved[2:]
+    if has_stdin:
+        stdin = rest.pop(0)
+    else:
+        null = os.open(os.devnull, os.O_RDONLY)
+        stdin = fcntl.fcntl(null, fcntl.F_DUPFD, floor)
+        os.close(null)
+    for fd, target in ((stdin, 0), (out, 1), (err, 2), *zip(rest, targets)):
+        os.dup2(fd, target)
+    for fd in (stdin, out, err, *rest):
+        os.close(fd)
+
+
 def _become(request, fds, base_path):
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the zygote
@@ -116,13 +141,7 @@ def _become(request, fds, base_path):
         os._exit(137)  # the zygote died before the signal was armed
     if request.get("network_namespace"):
         _own_network(fds[1])
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(fds[0], 1)
-    os.dup2(fds[1], 2)
-    for fd in (null, *fds):
-        if fd > 2:
-            os.close(fd)
+    _place(fds, bool(request.get("stdin")), request.get("pass_fds") or [])
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
