@@ -211,6 +211,22 @@ def test_jsonata_division_sees_every_states_reference(runtime):
     assert record.output == {"ratio": 0.75, "half": 2.5}
 
 
+def test_jsonata_reads_declared_values_as_step_functions_does(runtime):
+    # GIVEN a string with quotes and a backslash, a whole number written 2.0, and items to partition
+    text = 'Applicant said "no" \\ twice'
+    record = runtime.run(str(ASL / "jsonata_values.asl.json"), {"Text": text, "Applicants": 2.0, "Items": [1, 2, 3, 4]},
+                         name="jsonata-values")
+    # THEN the variable reads back unchanged (moto spells values into the expression's text, where the quote ended
+    # the string), the number is the integer JSON gives it, and the intrinsic function is there
+    assert record.status == "SUCCEEDED", record.cause
+    assert record.output == {"said": text, "applicants": 2, "pairs": [[1, 2], [3, 4]], "shout": text.upper()}
+    assert isinstance(record.output["applicants"], int)
+    # AND an expression that gives nothing fails the state as Step Functions does
+    nothing = runtime.run(str(ASL / "jsonata_values.asl.json"), {"Case": "nothing"}, name="jsonata-nothing")
+    assert nothing.error == "States.QueryEvaluationError"
+    assert "returned nothing" in nothing.cause
+
+
 def test_stubbed_tasks_record_their_request_and_return_or_fail_without_calling_the_service(runtime):
     # GIVEN the processing job Task stubbed as failed (a States.* error, as a failed .sync job gives), SNS stubbed
     from sagestep.local.engine import TaskStub

@@ -879,33 +879,148 @@ def _install_execution_names() -> None:
     backend_cls.start_execution = start_execution
 
 
+class _Declarations(str):
+    """moto's JSONata variable declarations (`$name:=<JSON>;...`), with the values they declare kept alongside."""
+
+    values: dict[str, Any]
+
+
+class _Composed(str):
+    """moto's composed expression `(<declarations><expression>)`, with what is needed to evaluate it without parsing
+    the declared values: `code` (the expression and the intrinsic functions it uses, as JSONata text) and
+    `bindings` (the declared values); `code` is None where that would not give the same result."""
+
+    code: str | None
+    bindings: dict[str, Any]
+
+    def wrapped(self, function: str) -> _Composed:
+        """`function(self)`, as moto's output checks build it (`$exists(...)`, `$type(...)`)."""
+        composed = _Composed(f"{function}({self})")
+        composed.code = None if self.code is None else f"{function}({self.code})"
+        composed.bindings = self.bindings
+        return composed
+
+
+def _integral(value: Any) -> Any:
+    """A declared value as JSONata reads the declaration's JSON text: a whole float is an integer there."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_jsonata(code: str) -> Any:
+    import jsonata
+
+    return jsonata.Jsonata(code)
+
+
 def _install_jsonata() -> None:
+    """JSONata through jsonata-python. moto evaluates `($states:=<JSON>;$var:=<JSON>;...; expression)` — the data of
+    the execution spelled into the expression, parsed by JSONata's tokenizer (pure Python) at every evaluation: most
+    of an execution's CPU in the engine. The declarations keep their values here; the expression with its intrinsic
+    functions is parsed once and evaluated with the values as bindings, which is what the declarations do."""
     module = _module(f"{_P}.asl.jsonata.jsonata")
     _attr(module, "_eval_jsonata")
     _attr(module, "eval_jsonata_expression")
     import jsonata
 
     exception = _attr(module, "JSONataException")
+    original_encode = _attr(module, "encode_jsonata_variable_declarations")
+    original_compose = _attr(module, "compose_jsonata_expression")
 
     def evaluate(expression: str) -> Any:
         try:
+            if isinstance(expression, _Composed) and expression.code is not None:
+                return copy.copy(_parsed_jsonata(expression.code)).evaluate(None, expression.bindings)
             return jsonata.Jsonata(expression).evaluate(None)
         except Exception as exc:
             raise exception("States.QueryEvaluationError", str(exc)) from exc
 
     module._eval_jsonata = evaluate
 
+    def encode(bindings: dict[str, Any]) -> _Declarations:
+        texts = {name: original_encode({name: value}) for name, value in bindings.items()}
+        declarations = _Declarations("".join(texts.values()))
+        # each value as its declaration reads: a string verbatim, anything else through its JSON text (`$name:=...;`)
+        declarations.values = {name[1:]: value if isinstance(value, str) else _integral(json.loads(texts[name][len(name) + 2:-1]))
+                               for name, value in bindings.items()}
+        return declarations
+
+    def compose(final_jsonata_expression: str, variable_declarations_list: list[str]) -> _Composed:
+        composed = _Composed(original_compose(final_jsonata_expression, variable_declarations_list))
+        code_parts = [d for d in variable_declarations_list if not isinstance(d, _Declarations)]
+        bindings: dict[str, Any] = {}
+        for declarations in variable_declarations_list:
+            if isinstance(declarations, _Declarations):
+                bindings.update(declarations.values)  # later declarations win, as in the composed text
+        code = f"({''.join(code_parts)}{final_jsonata_expression})"
+        # the intrinsic functions are declared first in moto's text, so a variable of the same name overrides them;
+        # declared inside the parsed code they would override the variable instead: keep moto's text then
+        clash = any(f"${name}:=" in part for part in code_parts for name in bindings)
+        composed.code = None if clash else code
+        composed.bindings = bindings
+        return composed
+
+    expression_mod = _module(f"{_P}.asl.component.common.string.string_expression")
+    _attr(expression_mod, "compose_jsonata_expression")
+    expression_mod.compose_jsonata_expression = compose
+    original_check = _attr(expression_mod, "validate_jsonata_expression_output")
+
+    def check_output(env: Any, expression: str, rich_jsonata_expression: str, jsonata_result: Any) -> None:
+        """moto's output checks evaluate `$exists(<composed>)` or `$type(<composed>)` again; here only to decide
+        whether the check fails, which moto's own check then reports (with its history event)."""
+        if isinstance(rich_jsonata_expression, _Composed) and rich_jsonata_expression.code is not None:
+            if jsonata_result is None:
+                fails = not evaluate(rich_jsonata_expression.wrapped("$exists"))
+            elif isinstance(jsonata_result, str):
+                fails = evaluate(rich_jsonata_expression.wrapped("$type")) not in _JSONATA_OUTPUT_TYPES
+            else:
+                fails = False
+            if not fails:
+                return
+        original_check(env, expression, rich_jsonata_expression, jsonata_result)
+
+    expression_mod.validate_jsonata_expression_output = check_output
+
+    store_mod = _module(f"{_P}.asl.eval.variable_store")
+    store_cls = _attr(store_mod, "VariableStore")
+    _attr(store_mod, "encode_jsonata_variable_declarations")
+    store_mod.encode_jsonata_variable_declarations = encode
+    for name in ("get_variable_declarations", "_to_variable_declarations"):
+        _attr(store_cls, name)
+
+    def get_variable_declarations(self: Any) -> _Declarations:
+        """moto's, kept as one _Declarations (moto joins the outer and inner scopes' texts into a plain string)."""
+        if self._variable_declarations_cache is None:
+            if self._outer_variable_declaration_cache is None:
+                self._outer_variable_declaration_cache = self._to_variable_declarations(self._outer_scope)
+            outer = self._outer_variable_declaration_cache
+            inner = self._to_variable_declarations(self._inner_scope)
+            joined = _Declarations(outer + inner)
+            joined.values = {**outer.values, **inner.values}
+            self._variable_declarations_cache = joined
+        return self._variable_declarations_cache
+
+    store_cls.get_variable_declarations = get_variable_declarations
+
     # moto binds only the parts of $states it finds referenced, scanning the expression with a regex that takes
     # a division `a / b ... /` for a JSONata regex literal and so misses references between two slashes; bind all.
     states_mod = _module(f"{_P}.asl.eval.states")
     states_cls = _attr(states_mod, "States")
     _attr(states_cls, "to_variable_declarations")
-    encode = _attr(module, "encode_jsonata_variable_declarations")
 
     def to_variable_declarations(self: Any, variable_references: Any = None) -> str:
         return encode(bindings={"$states": self._states_data})
 
     states_cls.to_variable_declarations = to_variable_declarations
+
+
+_JSONATA_OUTPUT_TYPES = {"null", "number", "string", "boolean", "array", "object"}  # moto's output check's
 
 
 def _install_time_scale() -> None:
