@@ -227,6 +227,14 @@ def test_jsonata_reads_declared_values_as_step_functions_does(runtime):
     assert "returned nothing" in nothing.cause
 
 
+def test_jsonata_clock_is_read_when_each_expression_is_evaluated(runtime):
+    # GIVEN the same `$millis()` expression evaluated before and after a Wait (0.1 s of real time at this time scale, 0.001)
+    record = runtime.run(str(ASL / "jsonata_clock.asl.json"), {}, name="jsonata-clock")
+    # THEN the second reading is later: a parsed expression kept for reuse does not keep its first evaluation's time
+    assert record.status == "SUCCEEDED", record.cause
+    assert record.output["second"] - record.output["first"] >= 50
+
+
 def test_stubbed_tasks_record_their_request_and_return_or_fail_without_calling_the_service(runtime):
     # GIVEN the processing job Task stubbed as failed (a States.* error, as a failed .sync job gives), SNS stubbed
     from sagestep.local.engine import TaskStub

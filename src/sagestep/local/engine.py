@@ -936,7 +936,11 @@ def _install_jsonata() -> None:
     def evaluate(expression: str) -> Any:
         try:
             if isinstance(expression, _Composed) and expression.code is not None:
-                return copy.copy(_parsed_jsonata(expression.code)).evaluate(None, expression.bindings)
+                instance = copy.copy(_parsed_jsonata(expression.code))
+                # jsonata-python evaluates through the instance last constructed on the thread (Jsonata.CURRENT,
+                # which $now() and $millis() read too): this copy, as constructing it would have made it
+                jsonata.Jsonata.CURRENT.jsonata = instance
+                return instance.evaluate(None, expression.bindings)
             return jsonata.Jsonata(expression).evaluate(None)
         except Exception as exc:
             raise exception("States.QueryEvaluationError", str(exc)) from exc

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -496,6 +497,23 @@ class _Substring(jsonata.Jsonata.JFunctionCallable):
         return Functions.substring(string, start, length)
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> _ForkingJsonata:
+    """An expression parsed once: the walks evaluate the same few hundred expressions many times over."""
+    expression = _ForkingJsonata(text)
+    expression.register_function("substring", jsonata.Jsonata.JFunction(_Substring(), "<s-nn?:s>"))
+    return expression
+
+
+def _fresh(text: str) -> _ForkingJsonata:
+    """A parsed expression with its own world and evaluation state. jsonata-python evaluates every expression through
+    the instance last constructed on the thread (`Jsonata.CURRENT`, which `$now()` also reads): this one, as
+    constructing it would have made it."""
+    expression = copy.copy(_parsed(text))
+    jsonata.Jsonata.CURRENT.jsonata = expression
+    return expression
+
+
 def eval_jsonata(template: Any, bindings: dict[str, Any], errors: list[str], where: str) -> Any:
     if isinstance(template, dict):
         return {k: eval_jsonata(v, bindings, errors, f"{where}.{k}") for k, v in template.items()}
@@ -505,10 +523,9 @@ def eval_jsonata(template: Any, bindings: dict[str, Any], errors: list[str], whe
         match = _JSONATA.match(template)
         if match:
             try:
-                expression = _ForkingJsonata(match.group(1))
+                expression = _fresh(match.group(1))
             except Exception as exc:
                 raise EvalError(f"{where}: JSONata does not parse: {exc}") from None
-            expression.register_function("substring", jsonata.Jsonata.JFunction(_Substring(), "<s-nn?:s>"))
             plain = _plain(bindings)
             worlds = (True, False) if is_unknown(plain) else (None,)
             results = []
