@@ -119,11 +119,34 @@ class _Spawner:
                 answer.put(exc)
 
 
+_LIBRARY = str(Path(__file__).resolve().parents[1])  # the sagestep package, which the layer ships
+
+
+def _newest_py(root: str) -> int:
+    """The newest modification time (ns) of the .py files under `root` (os.scandir: a quarter of pathlib's cost)."""
+    newest, pending = 0, [root]
+    while pending:
+        try:
+            entries = os.scandir(pending.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        pending.append(entry.path)
+                elif entry.name.endswith(".py"):
+                    newest = max(newest, entry.stat().st_mtime_ns)
+    return newest
+
+
 def _code_stamp(spec: FunctionSpec) -> tuple[Any, ...]:
-    """What a warm worker depends on: the function's configuration and its code's and the layer's .py files."""
-    library = Path(__file__).resolve().parents[1]
-    newest = max((path.stat().st_mtime_ns for root in (Path(spec.code_dir), library) for path in root.rglob("*.py")),
-                 default=0)
+    """What a warm worker depends on: the function's configuration and the .py files of its code and of the layer's
+    runtime packages (what handlers import; the tooling packages never are), checked at every call (about 0.5 ms)."""
+    from sagestep.aws.codebundle import RUNTIME_PACKAGES
+
+    roots = [str(spec.code_dir), *(os.path.join(_LIBRARY, package) for package in RUNTIME_PACKAGES)]
+    newest = max([*(_newest_py(root) for root in roots), os.stat(os.path.join(_LIBRARY, "__init__.py")).st_mtime_ns])
     return (spec.handler, str(spec.code_dir), spec.timeout_seconds, spec.memory_mb,
             tuple(sorted(spec.environment.items())), newest)
 
