@@ -17,10 +17,10 @@ What is plugged in:
 
 from __future__ import annotations
 
-import functools
 import copy
 import dataclasses
 import datetime as dt
+import functools
 import importlib
 import json
 import os
@@ -901,15 +901,10 @@ class _Composed(str):
         return composed
 
 
-def _integral(value: Any) -> Any:
-    """A declared value as JSONata reads the declaration's JSON text: a whole float is an integer there."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    return value
+def _json_number(text: str) -> float | int:
+    """A JSON number with a fraction or exponent as JSONata reads it from a declaration's text: 2.0 is the integer 2."""
+    number = float(text)
+    return int(number) if number.is_integer() else number
 
 
 @functools.lru_cache(maxsize=512)
@@ -952,7 +947,7 @@ def _install_jsonata() -> None:
         texts = {name: original_encode({name: value}) for name, value in bindings.items()}
         declarations = _Declarations("".join(texts.values()))
         # each value as its declaration reads: a string verbatim, anything else through its JSON text (`$name:=...;`)
-        declarations.values = {name[1:]: value if isinstance(value, str) else _integral(json.loads(texts[name][len(name) + 2:-1]))
+        declarations.values = {name[1:]: value if isinstance(value, str) else json.loads(texts[name][len(name) + 2:-1], parse_float=_json_number)
                                for name, value in bindings.items()}
         return declarations
 

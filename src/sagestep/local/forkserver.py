@@ -34,10 +34,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sagestep.local import zygote
+
 ZYGOTE = Path(__file__).with_name("zygote.py")
 _READ_AT_IMPORT = ("OMP_", "OPENBLAS_", "MKL_", "KMP_", "GOTO", "PYTHON")
 _HANDLED_BY_CHILD = {"PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"}
-_MAX_PASS_FDS = 4  # with stdout, stderr and stdin: what the zygote receives per request (zygote.MAX_FDS)
+_MAX_PASS_FDS = zygote.MAX_FDS - 3  # the zygote also receives stdout, stderr and stdin
 _READY_TIMEOUT = 300.0  # a guard against a hung import, not a deadline: a busy machine imports slowly
 
 

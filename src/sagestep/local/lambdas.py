@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sagestep.aws.codebundle import RUNTIME_PACKAGES
 from sagestep.local import forkserver
 from sagestep.stack.template import FunctionSpec
 
@@ -143,8 +144,6 @@ def _newest_py(root: str) -> int:
 def _code_stamp(spec: FunctionSpec) -> tuple[Any, ...]:
     """What a warm worker depends on: the function's configuration and the .py files of its code and of the layer's
     runtime packages (what handlers import; the tooling packages never are), checked at every call (about 0.5 ms)."""
-    from sagestep.aws.codebundle import RUNTIME_PACKAGES
-
     roots = [str(spec.code_dir), *(os.path.join(_LIBRARY, package) for package in RUNTIME_PACKAGES)]
     newest = max([*(_newest_py(root) for root in roots), os.stat(os.path.join(_LIBRARY, "__init__.py")).st_mtime_ns])
     return (spec.handler, str(spec.code_dir), spec.timeout_seconds, spec.memory_mb,

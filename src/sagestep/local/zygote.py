@@ -1,5 +1,5 @@
 """A fork server's process (run as a file by `local/forkserver.py`, with the interpreter of the processes it starts;
-never imported): it imports the heavy libraries once, then forks one child per request, so a model server or job
+imported elsewhere only for MAX_FDS): it imports the heavy libraries once, then forks one child per request, so a model server or job
 starts without paying those imports again.
 
     python -u zygote.py CONTROL_FD MODULE...
@@ -27,7 +27,7 @@ import socket
 import sys
 
 _CHILDREN = set()
-MAX_FDS = 7  # stdout, stderr, stdin and up to four passed descriptors (forkserver._MAX_PASS_FDS)
+MAX_FDS = 7  # descriptors per request: stdout, stderr, stdin and up to four passed (forkserver.fork's pass_fds)
 
 
 def _preload(modules):
